@@ -1,0 +1,244 @@
+package canon
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxLen is the longest accepted input, in characters, and the longest
+// canonical form, in bytes.
+const MaxLen = 2048
+
+// URL is the result of canonicalising a reported URL.
+type URL struct {
+	Canonical string // the canonical form, always https://
+	Host      string // canonical host (lower-case, IDNA ASCII, aliases folded), e.g. "facebook.com", "t.me", "x.com"
+	Platform  string // registrable domain of Host, e.g. "facebook.com", "t.me", "example.org"; Host itself for IP addresses
+	CaseID    string // CaseID(Canonical)
+}
+
+// Error codes.
+const (
+	CodeEmpty             = "url_empty"
+	CodeTooLong           = "url_too_long"
+	CodeControlCharacters = "url_control_characters"
+	CodeScheme            = "url_scheme"
+	CodeCredentials       = "url_credentials"
+	CodeHost              = "url_host"
+	CodeInvalid           = "url_invalid"
+)
+
+// Error says why a URL was refused; Code is machine-readable.
+type Error struct {
+	Code    string // one of the Code constants
+	Message string // short sentence for people; never echoes the URL
+}
+
+func (e *Error) Error() string { return "canon: " + e.Code + ": " + e.Message }
+
+// Shared templates; Parse returns copies so callers cannot alter them.
+var (
+	errEmpty       = &Error{CodeEmpty, "The URL is empty."}
+	errTooLong     = &Error{CodeTooLong, "The URL is longer than 2048 characters."}
+	errTooLongOut  = &Error{CodeTooLong, "The URL is too long once normalised."}
+	errControl     = &Error{CodeControlCharacters, "The URL contains control or invisible formatting characters."}
+	errScheme      = &Error{CodeScheme, "Only http and https URLs are accepted."}
+	errCredentials = &Error{CodeCredentials, "The URL must not contain a user name or password."}
+	errMissingHost = &Error{CodeHost, "The URL has no host."}
+	errBadHost     = &Error{CodeHost, "The host name is not valid."}
+	errPrivateHost = &Error{CodeHost, "The host must be a public domain name or address."}
+	errInvalid     = &Error{CodeInvalid, "The URL cannot be parsed."}
+	errUTF8        = &Error{CodeInvalid, "The URL is not valid UTF-8."}
+	errPort        = &Error{CodeInvalid, "The port is not valid."}
+)
+
+func fail(e *Error) (URL, error) {
+	c := *e
+	return URL{}, &c
+}
+
+// Parse canonicalises raw. Errors are *Error.
+func Parse(raw string) (URL, error) {
+	s := strings.Trim(raw, " \t\n\v\f\r")
+	if s == "" {
+		return fail(errEmpty)
+	}
+	n, control, badUTF8 := scan(s)
+	if control {
+		return fail(errControl)
+	}
+	if n > MaxLen {
+		return fail(errTooLong)
+	}
+	if badUTF8 {
+		return fail(errUTF8)
+	}
+	s, _, _ = strings.Cut(s, "#") // the fragment never names other content
+	scheme, rest, ok := splitScheme(s)
+	if !ok || !strings.EqualFold(scheme, "https") && !strings.EqualFold(scheme, "http") {
+		return fail(errScheme)
+	}
+	if !strings.HasPrefix(rest, "//") {
+		return fail(errMissingHost)
+	}
+	// Authority and raw path, split the way url.Parse splits them.
+	authority, _, _ := strings.Cut(rest[2:], "?")
+	rawPath := ""
+	if i := strings.IndexByte(authority, '/'); i >= 0 {
+		authority, rawPath = authority[:i], authority[i:]
+	}
+	if strings.IndexByte(authority, '@') >= 0 {
+		return fail(errCredentials)
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fail(errInvalid)
+	}
+	if u.User != nil {
+		return fail(errCredentials)
+	}
+
+	h, e := canonHost(u.Hostname(), strings.HasPrefix(u.Host, "["))
+	if e != nil {
+		return fail(e)
+	}
+	port, e := canonPort(u.Port())
+	if e != nil {
+		return fail(e)
+	}
+
+	path := normPath(rawPath)
+	path, extra := platformPath(&h, path)
+
+	var kvBuf [16]kv
+	kvs := canonQuery(kvBuf[:0], u.RawQuery, h.pf, path, extra)
+
+	var buf [512]byte
+	b := append(buf[:0], "https://"...)
+	hostStart := len(b)
+	if h.ipv6 {
+		b = append(b, '[')
+		hostStart++
+	}
+	b = append(b, h.name...)
+	if h.ipv6 {
+		b = append(b, ']')
+	}
+	if port > 0 {
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(port), 10)
+	}
+	b = append(b, path...)
+	for i, p := range kvs {
+		if i == 0 {
+			b = append(b, '?')
+		} else {
+			b = append(b, '&')
+		}
+		b = append(b, p.k...)
+		if p.v != "" {
+			b = append(b, '=')
+			b = append(b, p.v...)
+		}
+	}
+	if len(b) > MaxLen {
+		return fail(errTooLongOut)
+	}
+	id := caseID(b)
+	canonical := string(b)
+	host := canonical[hostStart : hostStart+len(h.name)]
+	return URL{
+		Canonical: canonical,
+		Host:      host,
+		Platform:  platformName(hostResult{name: host, ip: h.ip}),
+		CaseID:    id,
+	}, nil
+}
+
+// scan counts runes and looks for characters Flagline refuses outright:
+// C0/C1 controls and DEL, format characters (bidi controls, zero-width
+// characters, BOM, ...) and line/paragraph separators. These have no place in
+// a URL and are used to make one URL look like another.
+func scan(s string) (n int, control, badUTF8 bool) {
+	for i := 0; i < len(s); n++ {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				control = true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		if r == utf8.RuneError && size == 1 {
+			badUTF8 = true
+			continue
+		}
+		if r <= 0x9f || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			control = true
+		}
+	}
+	return n, control, badUTF8
+}
+
+// splitScheme splits "scheme:rest" as RFC 3986 defines a scheme.
+func splitScheme(s string) (scheme, rest string, ok bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+		case '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.':
+			if i == 0 {
+				return "", s, false
+			}
+		case c == ':':
+			return s[:i], s[i+1:], i > 0
+		default:
+			return "", s, false
+		}
+	}
+	return "", s, false
+}
+
+// canonPort returns the port to keep, 0 for none. url.Parse has checked that
+// p is all digits.
+func canonPort(p string) (int, *Error) {
+	if p == "" {
+		return 0, nil
+	}
+	n := 0
+	for i := 0; i < len(p); i++ {
+		n = n*10 + int(p[i]-'0')
+		if n > 65535 {
+			return 0, errPort
+		}
+	}
+	switch n {
+	case 0:
+		return 0, errPort
+	case 80, 443:
+		return 0, nil
+	}
+	return n, nil
+}
+
+var caseEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// CaseID is a short stable hash of a canonical URL: lower-case base32 (no
+// padding) of the first 10 bytes of SHA-256 → 16 characters.
+func CaseID(canonical string) string {
+	return caseID([]byte(canonical))
+}
+
+func caseID(b []byte) string {
+	sum := sha256.Sum256(b)
+	var out [16]byte
+	caseEncoding.Encode(out[:], sum[:10])
+	return string(out[:])
+}
