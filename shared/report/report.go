@@ -1,0 +1,400 @@
+// Package report decodes and validates the body of a webhook report: the
+// notice a reporting form sends about one piece of online content.
+//
+// The body carries what Article 16(2) of the Digital Services Act asks of a
+// notice (why the content is thought illegal, its exact URL, the notifier's
+// name and email, a good-faith statement) plus what Flagline needs to route
+// it (category, the Member States concerned). Decoding is strict: an unknown
+// field is an error that names the field, so a form developer learns of a typo
+// at once instead of losing data silently.
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/flagline/flagline/shared/canon"
+)
+
+// Limits on field sizes, in characters.
+const (
+	MaxExplanation = 5000
+	MaxName        = 200
+	MaxEmail       = 254
+	MaxPlatform    = 100
+	MaxLanguage    = 35
+	MaxCountries   = 32
+)
+
+// Category says what the reported content offers.
+type Category string
+
+// The categories a report may carry.
+const (
+	SmugglingOffer  Category = "smuggling_offer"
+	ForgedDocuments Category = "forged_documents"
+	Transport       Category = "transport"
+	Accommodation   Category = "accommodation"
+	Recruitment     Category = "recruitment"
+	ThreatToLife    Category = "threat_to_life"
+	Other           Category = "other"
+)
+
+// Categories lists every valid category, in the order the docs show them.
+var Categories = []Category{SmugglingOffer, ForgedDocuments, Transport, Accommodation, Recruitment, ThreatToLife, Other}
+
+// Valid reports whether c is one of Categories.
+func (c Category) Valid() bool { return slices.Contains(Categories, c) }
+
+// EU is the pseudo-country that addresses the EU-level coordinator.
+const EU = "EU"
+
+// memberStates are the ISO 3166-1 alpha-2 codes of the EU and EEA states.
+var memberStates = map[string]bool{
+	"AT": true, "BE": true, "BG": true, "HR": true, "CY": true, "CZ": true, "DK": true,
+	"EE": true, "FI": true, "FR": true, "DE": true, "GR": true, "HU": true, "IE": true,
+	"IT": true, "LV": true, "LT": true, "LU": true, "MT": true, "NL": true, "PL": true,
+	"PT": true, "RO": true, "SK": true, "SI": true, "ES": true, "SE": true,
+	"IS": true, "LI": true, "NO": true,
+	EU: true,
+}
+
+// IsCountry reports whether code is an EU/EEA member state code or EU.
+func IsCountry(code string) bool { return memberStates[code] }
+
+// Notifier is the person or body that sent the notice (DSA Art. 16(2)(c)).
+// It is personal data: Flagline keeps it only on the report item, which expires.
+type Notifier struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// Evidence points at a preserved copy of the content.
+type Evidence struct {
+	SHA256     string `json:"sha256,omitempty"`
+	ArchiveURL string `json:"archive_url,omitempty"`
+}
+
+// Body is the JSON body of a report, exactly as the contract defines it.
+type Body struct {
+	URL         string    `json:"url"`
+	Category    Category  `json:"category"`
+	Explanation string    `json:"explanation"`
+	Notifier    *Notifier `json:"notifier"`
+	GoodFaith   *bool     `json:"good_faith"`
+	Countries   []string  `json:"countries,omitempty"`
+	Platform    string    `json:"platform,omitempty"`
+	Language    string    `json:"language,omitempty"`
+	ObservedAt  string    `json:"observed_at,omitempty"`
+	Evidence    *Evidence `json:"evidence,omitempty"`
+}
+
+// Report is a decoded, validated report with the fields Flagline derives.
+type Report struct {
+	// Body is the report as sent.
+	Body Body
+	// Link is the canonical form of Body.URL and the case it belongs to.
+	Link canon.URL
+	// Countries is Body.Countries upper-cased, de-duplicated and sorted.
+	Countries []string
+	// Platform is Body.Platform when given, else the one derived from the URL.
+	Platform string
+	// ObservedAt is the parsed Body.ObservedAt, zero when absent.
+	ObservedAt time.Time
+}
+
+// FieldError is one invalid field. Code is machine-readable.
+type FieldError struct {
+	Field   string `json:"field"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// InvalidError lists every invalid field of a body that decoded as JSON.
+type InvalidError struct{ Fields []FieldError }
+
+func (e *InvalidError) Error() string {
+	if len(e.Fields) == 1 {
+		f := e.Fields[0]
+		return fmt.Sprintf("%s: %s", f.Field, f.Message)
+	}
+	return fmt.Sprintf("%d fields are invalid", len(e.Fields))
+}
+
+// ErrSyntax marks a body that is not one JSON object.
+var ErrSyntax = errors.New("body is not a JSON object")
+
+// Decode parses and validates body. now is the time the report was received;
+// it bounds observed_at. A malformed body gives an error wrapping ErrSyntax; a
+// body with wrong or invalid fields gives an *InvalidError.
+func Decode(body []byte, now time.Time) (*Report, error) {
+	if !utf8.Valid(body) {
+		return nil, fmt.Errorf("%w: the body is not valid UTF-8", ErrSyntax)
+	}
+	var b Body
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return nil, decodeError(body, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: unexpected data after the object", ErrSyntax)
+	}
+	return Validate(b, now)
+}
+
+func decodeError(body []byte, err error) error {
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			return fmt.Errorf("%w: the body must be a JSON object", ErrSyntax)
+		}
+		return &InvalidError{Fields: []FieldError{{
+			Field: field, Code: "invalid_type",
+			Message: fmt.Sprintf("%s must be a JSON %s, not %s", field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value),
+		}}}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := unknownFieldPath(body, strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
+		return &InvalidError{Fields: []FieldError{{
+			Field: field, Code: "unknown_field",
+			Message: fmt.Sprintf("%s is not a field of a report", field),
+		}}}
+	default:
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return fmt.Errorf("%w: invalid JSON at byte %d", ErrSyntax, syn.Offset)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: the body is empty or cut short", ErrSyntax)
+		}
+		return fmt.Errorf("%w: %v", ErrSyntax, strings.TrimPrefix(err.Error(), "json: "))
+	}
+}
+
+// unknownFieldPath finds where the unknown field name sits (top level or in
+// one of the nested objects), since encoding/json names only the key. It runs
+// only on this error path.
+func unknownFieldPath(body []byte, name string) string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return name
+	}
+	if _, ok := top[name]; ok {
+		return name
+	}
+	for _, parent := range []string{"notifier", "evidence"} {
+		var nested map[string]json.RawMessage
+		if json.Unmarshal(top[parent], &nested) == nil {
+			if _, ok := nested[name]; ok {
+				return parent + "." + name
+			}
+		}
+	}
+	return name
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "slice", "array":
+		return "array"
+	case "struct", "map", "ptr":
+		return "object"
+	case "bool":
+		return "boolean"
+	default:
+		return goKind
+	}
+}
+
+// Validate checks every field of b and derives the rest of the Report.
+func Validate(b Body, now time.Time) (*Report, error) {
+	var errs []FieldError
+	bad := func(field, code, msg string) { errs = append(errs, FieldError{field, code, msg}) }
+	r := &Report{Body: b}
+
+	if b.URL == "" {
+		bad("url", "required", "url is required")
+	} else if link, err := canon.Parse(b.URL); err != nil {
+		var ce *canon.Error
+		if errors.As(err, &ce) {
+			bad("url", ce.Code, ce.Message)
+		} else {
+			bad("url", "url_invalid", "url is not a valid URL")
+		}
+	} else {
+		r.Link = link
+	}
+
+	switch {
+	case b.Category == "":
+		bad("category", "required", "category is required")
+	case !b.Category.Valid():
+		bad("category", "invalid_value", "category must be one of smuggling_offer, forged_documents, transport, accommodation, recruitment, threat_to_life, other")
+	}
+
+	checkText(bad, "explanation", b.Explanation, true, MaxExplanation)
+
+	if b.Notifier == nil {
+		bad("notifier", "required", "notifier {name, email} is required (DSA Art. 16(2)(c))")
+	} else {
+		checkText(bad, "notifier.name", b.Notifier.Name, true, MaxName)
+		switch {
+		case b.Notifier.Email == "":
+			bad("notifier.email", "required", "notifier.email is required")
+		case len(b.Notifier.Email) > MaxEmail || !validEmail(b.Notifier.Email):
+			bad("notifier.email", "invalid_email", "notifier.email must be a plain email address such as name@example.org")
+		}
+	}
+
+	switch {
+	case b.GoodFaith == nil:
+		bad("good_faith", "required", "good_faith is required (DSA Art. 16(2)(d))")
+	case !*b.GoodFaith:
+		bad("good_faith", "must_be_true", "good_faith must be true: the notifier states the notice is accurate and complete")
+	}
+
+	if len(b.Countries) > MaxCountries {
+		bad("countries", "too_many", fmt.Sprintf("countries may list at most %d codes", MaxCountries))
+	} else if len(b.Countries) > 0 {
+		cs := make([]string, 0, len(b.Countries))
+		for i, c := range b.Countries {
+			code := strings.ToUpper(c)
+			if code == "EL" { // the EU's own code for Greece
+				code = "GR"
+			}
+			if !memberStates[code] {
+				bad(fmt.Sprintf("countries[%d]", i), "invalid_country", "countries must be ISO 3166-1 alpha-2 codes of EU/EEA states, or EU")
+				continue
+			}
+			if !slices.Contains(cs, code) {
+				cs = append(cs, code)
+			}
+		}
+		slices.Sort(cs)
+		r.Countries = cs
+	}
+
+	if b.Platform != "" {
+		checkText(bad, "platform", b.Platform, false, MaxPlatform)
+		r.Platform = strings.ToLower(b.Platform)
+	} else {
+		r.Platform = r.Link.Platform
+	}
+
+	if b.Language != "" && !validLanguage(b.Language) {
+		bad("language", "invalid_language", "language must be a BCP 47 tag such as it or pt-BR")
+	}
+
+	if b.ObservedAt != "" {
+		t, err := time.Parse(time.RFC3339, b.ObservedAt)
+		switch {
+		case err != nil:
+			bad("observed_at", "invalid_time", "observed_at must be an RFC 3339 time such as 2026-05-01T12:00:00Z")
+		case t.After(now.Add(5 * time.Minute)):
+			bad("observed_at", "invalid_time", "observed_at is in the future")
+		default:
+			r.ObservedAt = t.UTC()
+		}
+	}
+
+	if e := b.Evidence; e != nil {
+		if e.SHA256 != "" && !isHex(e.SHA256, 64) {
+			bad("evidence.sha256", "invalid_sha256", "evidence.sha256 must be 64 hexadecimal characters")
+		}
+		if e.ArchiveURL != "" && !validArchiveURL(e.ArchiveURL) {
+			bad("evidence.archive_url", "invalid_url", "evidence.archive_url must be an http or https URL of at most 2048 characters")
+		}
+	}
+
+	if errs != nil {
+		return nil, &InvalidError{Fields: errs}
+	}
+	return r, nil
+}
+
+func checkText(bad func(field, code, msg string), field, s string, required bool, max int) {
+	switch {
+	case strings.TrimSpace(s) == "":
+		if required {
+			bad(field, "required", field+" is required")
+		}
+	case !utf8.ValidString(s):
+		bad(field, "invalid_text", field+" must be valid UTF-8")
+	case utf8.RuneCountInString(s) > max:
+		bad(field, "too_long", fmt.Sprintf("%s may be at most %d characters", field, max))
+	case hasControl(s):
+		bad(field, "control_characters", field+" must not contain control characters other than newlines and tabs")
+	}
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if (r < 0x20 && r != '\n' && r != '\r' && r != '\t') || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return true
+		}
+	}
+	return false
+}
+
+func validEmail(s string) bool {
+	if strings.ContainsAny(s, " <>\"") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s {
+		return false
+	}
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && strings.Contains(s[at+1:], ".")
+}
+
+func validLanguage(s string) bool {
+	if len(s) > MaxLanguage {
+		return false
+	}
+	for i, part := range strings.Split(s, "-") {
+		if len(part) == 0 || len(part) > 8 || (i == 0 && (len(part) < 2 || len(part) > 3)) {
+			return false
+		}
+		for _, c := range part {
+			alpha := (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+			if !alpha && (i == 0 || c < '0' || c > '9') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func validArchiveURL(s string) bool {
+	if len(s) > 2048 || hasControl(s) {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
