@@ -5,6 +5,7 @@ package motoserver
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -14,9 +15,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
+
+//go:embed server.py
+var serverPy string
 
 // Region is the region Flagline's local runs use.
 const Region = "eu-west-1"
@@ -24,9 +29,33 @@ const Region = "eu-west-1"
 // Server is a running moto_server.
 type Server struct {
 	// URL is the endpoint, e.g. http://127.0.0.1:40123.
-	URL  string
-	cmd  *exec.Cmd
-	done chan error
+	URL     string
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the process has exited
+	exitErr error
+	output  *tail
+}
+
+// tail keeps the last bytes written to it, for error messages.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 4096 {
+		t.buf = t.buf[len(t.buf)-4096:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
 }
 
 // Binary finds moto_server: $FLAGLINE_VENV/bin, then .venv/bin in dir or any
@@ -37,6 +66,10 @@ func Binary(dir string) (string, error) {
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
 	}
 	for d := dir; ; d = filepath.Dir(d) {
 		p := filepath.Join(d, ".venv", "bin", "moto_server")
@@ -60,15 +93,30 @@ func Start(ctx context.Context, binary string, logw io.Writer) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(binary, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.Stdout, cmd.Stderr = logw, logw
+	// Run moto's application through server.py (DynamoDB requests one at a
+	// time, so conditional writes are atomic) with the Python beside the
+	// moto_server script, i.e. the venv's.
+	python := filepath.Join(filepath.Dir(binary), "python")
+	if _, err := os.Stat(python); err != nil {
+		python = "python3"
+	}
+	cmd := exec.Command(python, "-c", serverPy, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	out := &tail{}
+	w := io.Writer(out)
+	if logw != nil {
+		w = io.MultiWriter(out, logw)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
 	// Own process group, so Stop reaches the server's children as well.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start moto_server: %w", err)
 	}
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait() }()
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, exited: make(chan struct{}), output: out}
+	go func() {
+		s.exitErr = cmd.Wait()
+		close(s.exited)
+	}()
 	if err := s.waitReady(ctx, 60*time.Second); err != nil {
 		s.Stop()
 		return nil, err
@@ -80,8 +128,8 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-s.done:
-			return fmt.Errorf("moto_server exited before it was ready: %v", err)
+		case <-s.exited:
+			return fmt.Errorf("moto_server exited before it was ready (%v):\n%s", s.exitErr, s.output)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
@@ -113,10 +161,10 @@ func (s *Server) Stop() {
 	pgid := s.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
-	case <-s.done:
+	case <-s.exited:
 	case <-time.After(5 * time.Second):
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-s.done
+		<-s.exited
 	}
 }
 
