@@ -26,6 +26,8 @@ var throttling = map[string]bool{
 	"RequestThrottled":                       true,
 	"SlowDown":                               true,
 	"KMSThrottlingException":                 true,
+	"Throttled":                              true, // SNS
+	"KMSThrottling":                          true, // SNS, encrypted topics
 	"InternalServerError":                    true,
 	"InternalError":                          true,
 	"InternalFailure":                        true,

@@ -1,0 +1,461 @@
+// Package aggregate merges report items from the table's stream into their
+// cases: one conditional UpdateItem per distinct case per batch, counting
+// every report exactly once.
+//
+// Exactly once: stream batches are retried, may overlap earlier ones, and
+// Lambda may deliver again records that already succeeded. Each case keeps,
+// per stream shard, the highest sequence number it has applied (left-padded
+// to 40 digits and compared as strings: sequence numbers are longer than a
+// DynamoDB number holds). A record at or below that mark is skipped. Each
+// write is conditional on the case's version; when another writer got there
+// first, DynamoDB returns the current item (ALL_OLD) and only what is still
+// new is applied to it. This relies on Lambda processing each shard in order
+// (ParallelizationFactor 1) and on knowing the shard, which Lambda passes to
+// functions with a tumbling window (TimeWindowProperties.ShardID).
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flagline/flagline/shared/awserr"
+	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/config"
+	"github.com/flagline/flagline/shared/reportstore"
+	"github.com/flagline/flagline/shared/streamimage"
+)
+
+// Limits of what a case keeps.
+const (
+	// MaxExplanations is how many notifiers' explanations a case keeps for
+	// its alerts; MaxExplanationRunes is how much of each.
+	MaxExplanations     = 5
+	MaxExplanationRunes = 280
+	// SeqWidth is the width sequence numbers are padded to.
+	SeqWidth = 40
+	// MarkRetention is how long a shard's mark is kept: past the stream's
+	// 24-hour retention no record of that shard can be delivered again.
+	MarkRetention = 25 * time.Hour
+	// maxConflicts bounds the re-applies of one case after version conflicts.
+	maxConflicts = 8
+)
+
+// DB is the part of the DynamoDB client aggregate uses.
+type DB interface {
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+}
+
+var _ DB = (*dynamodb.Client)(nil)
+
+// Handler is the aggregate function.
+type Handler struct {
+	DB    DB
+	Table string
+	Rules casestore.Rules
+	Log   *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Report is what aggregation reads of a report item.
+type Report struct {
+	CaseID       string   `dynamodbav:"case_id"`
+	CanonicalURL string   `dynamodbav:"canonical_url"`
+	Platform     string   `dynamodbav:"platform"`
+	Category     string   `dynamodbav:"category"`
+	Countries    []string `dynamodbav:"countries,stringset"`
+	Source       string   `dynamodbav:"source"`
+	NotifierHash string   `dynamodbav:"notifier_hash"`
+	Explanation  string   `dynamodbav:"explanation"`
+	ReceivedAt   string   `dynamodbav:"received_at"`
+	ReportID     string   `dynamodbav:"report_id"`
+	Type         string   `dynamodbav:"type"`
+}
+
+// entry is one report record of the batch.
+type entry struct {
+	report   Report
+	seq      string // padded
+	rawSeq   string // as delivered, for batch item failures
+	received time.Time
+}
+
+// Mark is the highest sequence number of a shard applied to a case.
+type Mark struct {
+	Seq string `dynamodbav:"seq"`
+	At  int64  `dynamodbav:"at"` // Unix seconds it was written
+}
+
+// State is a case item as aggregate reads and writes it.
+type State struct {
+	casestore.Case
+	Version   int             `dynamodbav:"version"`
+	Applied   map[string]Mark `dynamodbav:"applied"`
+	SourceSet []string        `dynamodbav:"sources,stringset,omitempty"`
+	// NotifierSet holds pseudonymous notifier hashes, never addresses.
+	NotifierSet []string `dynamodbav:"notifiers,stringset,omitempty"`
+	exists      bool
+}
+
+// ErrNoShard: the event carries no shard id, so exactly-once cannot be kept.
+var ErrNoShard = errors.New("event has no shardId: aggregate needs a tumbling window on its event source")
+
+// Handle applies one batch. It reports the first record of every case it
+// could not update as a batch item failure; Lambda retries from the lowest,
+// and the marks make records already applied a no-op.
+func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBTimeWindowEvent) (events.DynamoDBTimeWindowEventResponse, error) {
+	var resp events.DynamoDBTimeWindowEventResponse
+	if len(ev.Records) == 0 {
+		return resp, nil
+	}
+	if ev.ShardID == "" {
+		return resp, ErrNoShard
+	}
+	log := h.Log.With("shard", ev.ShardID)
+	groups, order, failures := h.collect(ev.Records, log)
+	states, err := h.load(ctx, order)
+	if err != nil {
+		// Nothing was written: retry the whole batch.
+		log.ErrorContext(ctx, "load cases", "error", err, "retryable", awserr.Retryable(err))
+		return failAll(ev.Records), nil
+	}
+	applied, skipped := 0, 0
+	for _, id := range order {
+		n, err := h.applyCase(ctx, ev.ShardID, states[id], groups[id])
+		if err != nil {
+			log.ErrorContext(ctx, "update case", "case_id", id, "error", err, "retryable", awserr.Retryable(err))
+			failures = append(failures, groups[id][0].rawSeq)
+			continue
+		}
+		applied += n
+		skipped += len(groups[id]) - n
+	}
+	for _, seq := range failures {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: seq})
+	}
+	log.InfoContext(ctx, "batch aggregated", "records", len(ev.Records), "cases", len(order), "applied", applied, "skipped", skipped, "failed_cases", len(failures))
+	return resp, nil
+}
+
+// collect picks the report inserts out of the batch and groups them by case,
+// in the order cases first appear. Records it cannot read are failures.
+func (h *Handler) collect(records []events.DynamoDBEventRecord, log *slog.Logger) (map[string][]entry, []string, []string) {
+	groups := map[string][]entry{}
+	var order, failures []string
+	for _, rec := range records {
+		if rec.EventName != string(events.DynamoDBOperationTypeInsert) {
+			continue
+		}
+		img := rec.Change.NewImage
+		if t, ok := img[reportstore.AttrType]; !ok || t.DataType() != events.DataTypeString || t.String() != reportstore.TypeReport {
+			continue
+		}
+		var r Report
+		err := streamimage.Unmarshal(img, &r)
+		received, terr := time.Parse(time.RFC3339Nano, r.ReceivedAt)
+		if err != nil || terr != nil || r.CaseID == "" || r.CanonicalURL == "" {
+			log.Error("unreadable report record", "sequence_number", rec.Change.SequenceNumber, "error", errors.Join(err, terr))
+			failures = append(failures, rec.Change.SequenceNumber)
+			continue
+		}
+		if _, ok := groups[r.CaseID]; !ok {
+			order = append(order, r.CaseID)
+		}
+		groups[r.CaseID] = append(groups[r.CaseID], entry{
+			report: r, seq: PadSeq(rec.Change.SequenceNumber), rawSeq: rec.Change.SequenceNumber,
+			received: received,
+		})
+	}
+	return groups, order, failures
+}
+
+// PadSeq left-pads a sequence number with zeros to SeqWidth digits so that
+// string order is numeric order.
+func PadSeq(seq string) string {
+	if len(seq) >= SeqWidth {
+		return seq
+	}
+	return strings.Repeat("0", SeqWidth-len(seq)) + seq
+}
+
+// load reads the current state of every case in one or more BatchGetItem
+// calls (100 keys each), consistently.
+func (h *Handler) load(ctx context.Context, ids []string) (map[string]*State, error) {
+	states := make(map[string]*State, len(ids))
+	for _, id := range ids {
+		states[id] = &State{Case: casestore.Case{ID: id}}
+	}
+	for start := 0; start < len(ids); start += 100 {
+		keys := make([]map[string]types.AttributeValue, 0, 100)
+		for _, id := range ids[start:min(start+100, len(ids))] {
+			keys = append(keys, caseKey(id))
+		}
+		req := map[string]types.KeysAndAttributes{h.Table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+		for attempt := 0; len(req) > 0; attempt++ {
+			if attempt > 0 {
+				if err := sleep(ctx, time.Duration(50<<min(attempt, 6))*time.Millisecond); err != nil {
+					return nil, err
+				}
+			}
+			if attempt > 10 {
+				return nil, errors.New("cases still unprocessed after 10 BatchGetItem retries")
+			}
+			out, err := h.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, fmt.Errorf("batch get cases: %w", err)
+			}
+			for _, item := range out.Responses[h.Table] {
+				var s State
+				if err := attributevalue.UnmarshalMap(item, &s); err != nil {
+					return nil, fmt.Errorf("decode case: %w", err)
+				}
+				s.exists = true
+				if cur, ok := states[s.ID]; ok {
+					*cur = s
+				}
+			}
+			req = out.UnprocessedKeys
+		}
+	}
+	return states, nil
+}
+
+func caseKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		reportstore.AttrPK: &types.AttributeValueMemberS{Value: casestore.Key(id)},
+		reportstore.AttrSK: &types.AttributeValueMemberS{Value: casestore.SortKey},
+	}
+}
+
+// applyCase applies the entries newer than the case's mark for this shard
+// with one conditional UpdateItem, re-applying on a version conflict. It
+// returns how many reports it counted.
+func (h *Handler) applyCase(ctx context.Context, shard string, s *State, entries []entry) (int, error) {
+	for range maxConflicts {
+		fresh := s.newEntries(shard, entries)
+		if len(fresh) == 0 {
+			return 0, nil
+		}
+		next := s.apply(shard, fresh, h.Rules, h.now())
+		in, err := h.update(s, next)
+		if err != nil {
+			return 0, err
+		}
+		_, err = h.DB.UpdateItem(ctx, in)
+		if err == nil {
+			return len(fresh), nil
+		}
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
+			return 0, fmt.Errorf("update case %s: %w", s.ID, err)
+		}
+		// Someone else updated the case: continue from what is stored now.
+		var cur State
+		if err := attributevalue.UnmarshalMap(ccf.Item, &cur); err != nil {
+			return 0, fmt.Errorf("decode case %s after a conflict: %w", s.ID, err)
+		}
+		cur.exists = len(ccf.Item) > 0
+		cur.ID = s.ID
+		*s = cur
+	}
+	return 0, fmt.Errorf("update case %s: still conflicting after %d attempts", s.ID, maxConflicts)
+}
+
+// newEntries are the entries above the case's mark for shard.
+func (s *State) newEntries(shard string, entries []entry) []entry {
+	mark := s.Applied[shard].Seq
+	var out []entry
+	for _, e := range entries {
+		if e.seq > mark {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// apply returns the state after counting entries (which are all new).
+func (s *State) apply(shard string, entries []entry, rules casestore.Rules, now time.Time) *State {
+	n := *s
+	// Sets come back from DynamoDB in no particular order; union keeps them sorted.
+	n.Countries = slices.Sorted(slices.Values(s.Countries))
+	n.Categories = slices.Sorted(slices.Values(s.Categories))
+	n.SourceSet = slices.Sorted(slices.Values(s.SourceSet))
+	n.NotifierSet = slices.Sorted(slices.Values(s.NotifierSet))
+	n.Explanations = slices.Clone(s.Explanations)
+	n.Applied = make(map[string]Mark, len(s.Applied)+1)
+	for k, m := range s.Applied {
+		if now.Sub(time.Unix(m.At, 0)) < MarkRetention {
+			n.Applied[k] = m
+		}
+	}
+	for _, e := range entries {
+		r := e.report
+		if n.Reports == 0 {
+			n.CanonicalURL, n.Platform, n.FirstSeen = r.CanonicalURL, r.Platform, e.received
+		}
+		n.Reports++
+		if e.received.Before(n.FirstSeen) {
+			n.FirstSeen = e.received
+		}
+		if e.received.After(n.LastSeen) {
+			n.LastSeen = e.received
+		}
+		n.Countries = union(n.Countries, r.Countries...)
+		n.Categories = union(n.Categories, r.Category)
+		n.SourceSet = union(n.SourceSet, r.Source)
+		if r.NotifierHash != "" {
+			n.NotifierSet = union(n.NotifierSet, r.NotifierHash)
+		}
+		if len(n.Explanations) < MaxExplanations && strings.TrimSpace(r.Explanation) != "" {
+			n.Explanations = append(n.Explanations, trim(r.Explanation, MaxExplanationRunes))
+		}
+	}
+	if !s.exists {
+		n.InitialCountries = len(n.Countries)
+	}
+	n.Sources, n.Case.Notifiers = len(n.SourceSet), len(n.NotifierSet)
+	n.Level = max(s.Level, rules.Level(&n.Case))
+	n.Severity = maxSeverity(s.Severity, rules.Severity(&n.Case))
+	n.Applied[shard] = Mark{Seq: entries[len(entries)-1].seq, At: now.Unix()}
+	n.Version = s.Version + 1
+	return &n
+}
+
+// update builds the conditional UpdateItem that turns the stored case s into
+// next. It sets only what aggregation owns: alerted_level and the case's
+// workflow fields belong to other functions.
+func (h *Handler) update(s, next *State) (*dynamodb.UpdateItemInput, error) {
+	applied, err := attributevalue.Marshal(next.Applied)
+	if err != nil {
+		return nil, err
+	}
+	upd := expression.
+		Set(expression.Name("type"), expression.Value(casestore.TypeCase)).
+		Set(expression.Name("case_id"), expression.Value(next.ID)).
+		Set(expression.Name("canonical_url"), expression.Value(next.CanonicalURL)).
+		Set(expression.Name("platform"), expression.Value(next.Platform)).
+		Set(expression.Name("status"), expression.IfNotExists(expression.Name("status"), expression.Value(casestore.StatusOpen))).
+		Set(expression.Name("report_count"), expression.Value(next.Reports)).
+		Set(expression.Name("source_count"), expression.Value(next.Sources)).
+		Set(expression.Name("notifier_count"), expression.Value(next.Case.Notifiers)).
+		Set(expression.Name("first_seen"), expression.Value(next.FirstSeen.UTC().Format(time.RFC3339Nano))).
+		Set(expression.Name("last_seen"), expression.Value(next.LastSeen.UTC().Format(time.RFC3339Nano))).
+		Set(expression.Name("initial_countries"), expression.Value(next.InitialCountries)).
+		Set(expression.Name("categories"), expression.Value(&types.AttributeValueMemberSS{Value: next.Categories})).
+		Set(expression.Name("sources"), expression.Value(&types.AttributeValueMemberSS{Value: next.SourceSet})).
+		Set(expression.Name("level"), expression.Value(next.Level)).
+		Set(expression.Name("severity"), expression.Value(string(next.Severity))).
+		Set(expression.Name("applied"), expression.Value(applied)).
+		Set(expression.Name("version"), expression.Value(next.Version)).
+		Set(expression.Name("updated_at"), expression.Value(h.now().UTC().Format(time.RFC3339Nano)))
+	if len(next.Countries) > 0 {
+		upd = upd.Set(expression.Name("countries"), expression.Value(&types.AttributeValueMemberSS{Value: next.Countries}))
+	}
+	if len(next.NotifierSet) > 0 {
+		upd = upd.Set(expression.Name("notifiers"), expression.Value(&types.AttributeValueMemberSS{Value: next.NotifierSet}))
+	}
+	if len(next.Explanations) > 0 {
+		upd = upd.Set(expression.Name("explanations"), expression.Value(next.Explanations))
+	}
+	cond := expression.AttributeNotExists(expression.Name(reportstore.AttrPK))
+	if s.exists {
+		cond = expression.Name("version").Equal(expression.Value(s.Version))
+	}
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return nil, err
+	}
+	return &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(h.Table),
+		Key:                                 caseKey(next.ID),
+		UpdateExpression:                    expr.Update(),
+		ConditionExpression:                 expr.Condition(),
+		ExpressionAttributeNames:            expr.Names(),
+		ExpressionAttributeValues:           expr.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}, nil
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+// union adds values to a sorted set.
+func union(set []string, values ...string) []string {
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		if i, found := slices.BinarySearch(set, v); !found {
+			set = slices.Insert(set, i, v)
+		}
+	}
+	return set
+}
+
+func trim(s string, runes int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= runes {
+		return s
+	}
+	r := []rune(s)
+	return strings.TrimSpace(string(r[:runes-1])) + "…"
+}
+
+func maxSeverity(a, b casestore.Severity) casestore.Severity {
+	if slices.Index(casestore.Severities, a) > slices.Index(casestore.Severities, b) {
+		return a
+	}
+	return b
+}
+
+// failAll reports the first record, so Lambda retries the whole batch.
+func failAll(records []events.DynamoDBEventRecord) events.DynamoDBTimeWindowEventResponse {
+	return events.DynamoDBTimeWindowEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: records[0].Change.SequenceNumber}}}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// FromEnv builds the handler from a function's environment: TABLE_NAME
+// (required) and LEVEL_THRESHOLDS (report counts that raise a case's level,
+// default 5,25,100). It makes clients but no network call.
+func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logger) (*Handler, error) {
+	env := &config.Env{Lookup: lookup}
+	table := env.Required("TABLE_NAME")
+	thresholds := env.Ints("LEVEL_THRESHOLDS", casestore.DefaultThresholds)
+	if err := env.Err(); err != nil {
+		return nil, err
+	}
+	return &Handler{
+		DB:    dynamodb.NewFromConfig(cfg),
+		Table: table,
+		Rules: casestore.Rules{Thresholds: thresholds},
+		Log:   log,
+	}, nil
+}
