@@ -1,0 +1,177 @@
+// Package alert is the alert function: it reads case items from the table's
+// stream and, when a case's level has risen above the level already alerted,
+// publishes one alert for it to the alerts topic and records that it did.
+//
+// The path is a chain of small stages, each testable alone (in the manner of
+// alertmanager's notify pipeline):
+//
+//	Decide  stream record → the case and the level to alert, or skip
+//	Route   the case → the countries the alert is addressed to
+//	Render  the alert → email subject and body, SMS, JSON for https/SQS
+//	Publish one SNS Publish with MessageStructure=json and the routing attributes
+//	Record  alerted_level raised (never lowered) and a timeline event, atomically
+//
+// The case item is the outbox: aggregate and escalate only raise `level`; this
+// package sends what `level` asks for and then records `alerted_level`. A
+// crash between publish and record can repeat one alert; every alert carries
+// an alert id (<case id>-<level>) so receivers can drop the repeat.
+package alert
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/flagline/flagline/shared/casestore"
+)
+
+// Kind says whether an alert opens a case for its recipients or updates one
+// they already have.
+type Kind string
+
+// Kinds of alert.
+const (
+	// KindNew is the first alert of a case (nothing alerted before).
+	KindNew Kind = "new"
+	// KindEscalation is a later alert: the case reached a higher level.
+	KindEscalation Kind = "escalation"
+)
+
+// EU is the pseudo-country of the EU-level coordinator: it receives what no
+// country claims and every threat to life.
+const EU = "EU"
+
+// ThreatToLife is the category that makes a case critical (DSA Art. 18).
+const ThreatToLife = "threat_to_life"
+
+// StatusProtected marks a case whose content comes from a known humanitarian
+// source (rescue hotline, UN agency, Red Cross): never sent for takedown.
+const StatusProtected = "protected"
+
+// categoryOrder ranks categories: the first present is an alert's primary
+// category (the SNS `category` attribute), and lists show them in this order.
+var categoryOrder = []string{
+	ThreatToLife,
+	"smuggling_offer",
+	"forged_documents",
+	"transport",
+	"accommodation",
+	"recruitment",
+	"other",
+}
+
+// Errors callers branch on.
+var (
+	// ErrUndecodable: a case record's image cannot be decoded. Permanent.
+	ErrUndecodable = errors.New("case record cannot be decoded")
+	// ErrTooLarge: the rendered message exceeds what SNS accepts. Permanent.
+	ErrTooLarge = errors.New("alert message too large")
+)
+
+// Alert is one alert to send: a case at the level it reached, and why.
+type Alert struct {
+	// ID is <case id>-<level>: stable per case and level, so a receiver
+	// can drop a repeat.
+	ID    string
+	Kind  Kind
+	Level int
+	// Case is the case as the stream record's new image shows it.
+	Case casestore.Case
+	// Severity is the case's severity (computed from the rules when the
+	// item carries none).
+	Severity casestore.Severity
+	// Reasons say why this alert is sent now.
+	Reasons []Reason
+	// Countries are the recipients' countries, set by Route.
+	Countries []string
+}
+
+// AlertID is the id of the alert of caseID at level.
+func AlertID(caseID string, level int) string { return fmt.Sprintf("%s-%d", caseID, level) }
+
+// Critical reports whether the alert is about a threat to life.
+func (a *Alert) Critical() bool {
+	return a.Severity == casestore.Critical || slices.Contains(a.Case.Categories, ThreatToLife)
+}
+
+// Categories returns the case's categories in display order: by
+// categoryOrder, then unknown ones alphabetically; without duplicates.
+func (a *Alert) Categories() []string {
+	out := make([]string, 0, len(a.Case.Categories))
+	for _, c := range a.Case.Categories {
+		if c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(x, y string) int {
+		ix, iy := rank(x), rank(y)
+		if ix != iy {
+			return ix - iy
+		}
+		return strings.Compare(x, y)
+	})
+	return out
+}
+
+// PrimaryCategory is threat_to_life if present, else the first present in
+// the order smuggling_offer, forged_documents, transport, accommodation,
+// recruitment, other; "other" when the case has none.
+func (a *Alert) PrimaryCategory() string {
+	if cs := a.Categories(); len(cs) > 0 {
+		return cs[0]
+	}
+	return "other"
+}
+
+func rank(category string) int {
+	if i := slices.Index(categoryOrder, category); i >= 0 {
+		return i
+	}
+	return len(categoryOrder)
+}
+
+// ReasonCode names why an alert is sent.
+type ReasonCode string
+
+// Reason codes.
+const (
+	// ReasonOpened: the case is new to its recipients.
+	ReasonOpened ReasonCode = "opened"
+	// ReasonReports: the case reached a report-count threshold.
+	ReasonReports ReasonCode = "reports"
+	// ReasonCountry: a country joined the case.
+	ReasonCountry ReasonCode = "country"
+	// ReasonThreatToLife: a report says lives are at risk.
+	ReasonThreatToLife ReasonCode = "threat_to_life"
+	// ReasonLevel: the level rose for a reason the images do not show
+	// (e.g. the escalate function raised an overdue case).
+	ReasonLevel ReasonCode = "level"
+)
+
+// Reason is one cause of an alert.
+type Reason struct {
+	Code ReasonCode
+	// Reports is the threshold reached (ReasonReports).
+	Reports int
+	// Country is the country that joined (ReasonCountry).
+	Country string
+	// Level is the level reached (ReasonLevel).
+	Level int
+}
+
+func (r Reason) String() string {
+	switch r.Code {
+	case ReasonOpened:
+		return "new case"
+	case ReasonReports:
+		return fmt.Sprintf("reached %d reports", r.Reports)
+	case ReasonCountry:
+		return fmt.Sprintf("new country %s joined", r.Country)
+	case ReasonThreatToLife:
+		return "threat to life reported"
+	case ReasonLevel:
+		return fmt.Sprintf("escalated to level %d", r.Level)
+	}
+	return string(r.Code)
+}

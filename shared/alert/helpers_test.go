@@ -1,0 +1,217 @@
+package alert_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/flagline/flagline/shared/alert"
+	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/streamimage"
+)
+
+// notifierEmail and explanationMarker must never reach an SMS or a log.
+const (
+	notifierEmail     = "maria.rossi@example.org"
+	explanationMarker = "EXPLANATION-MARKER"
+)
+
+var (
+	firstSeen = time.Date(2026, 11, 27, 8, 30, 0, 0, time.UTC)
+	lastSeen  = time.Date(2026, 11, 27, 9, 12, 44, 0, time.UTC)
+)
+
+// testCase is a small open case: 3 reports about a Telegram post, Italy.
+func testCase() casestore.Case {
+	return casestore.Case{
+		ID:               "ivul6jn4ozqe6gny",
+		CanonicalURL:     "https://t.me/crossings_now/4821",
+		Platform:         "t.me",
+		Status:           casestore.StatusOpen,
+		Reports:          3,
+		Sources:          2,
+		Notifiers:        3,
+		FirstSeen:        firstSeen,
+		LastSeen:         lastSeen,
+		Countries:        []string{"IT"},
+		InitialCountries: 1,
+		Categories:       []string{"smuggling_offer"},
+		Explanations: []string{
+			"Offers boat crossings from Sfax to Lampedusa for 1,800 EUR " + explanationMarker,
+			"Write to me at " + notifierEmail + " if you need more",
+		},
+		Level:    1,
+		Severity: casestore.Low,
+	}
+}
+
+// caseItem is a case as stored: key, type, the case's attributes and
+// aggregation's bookkeeping, which the alert function ignores.
+type caseItem struct {
+	PK   string `dynamodbav:"pk"`
+	SK   string `dynamodbav:"sk"`
+	Type string `dynamodbav:"type"`
+	casestore.Case
+	Version   int             `dynamodbav:"version"`
+	Applied   map[string]bool `dynamodbav:"applied"`
+	Notifiers []string        `dynamodbav:"notifiers,stringset,omitempty"`
+}
+
+// image is c as a stream image.
+func image(t testing.TB, c casestore.Case) map[string]events.DynamoDBAttributeValue {
+	t.Helper()
+	av, err := attributevalue.MarshalMap(caseItem{
+		PK: casestore.Key(c.ID), SK: casestore.SortKey, Type: casestore.TypeCase, Case: c,
+		Version: 7, Applied: map[string]bool{"shardId-1": true}, Notifiers: []string{"a1b2c3"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AlertedLevel == 0 {
+		delete(av, "alerted_level") // as the aggregator leaves it
+	}
+	return streamimage.FromSDK(av)
+}
+
+// record is a stream record for the change old → cur (old nil: INSERT).
+func record(t testing.TB, seq int, old *casestore.Case, cur casestore.Case) events.DynamoDBEventRecord {
+	t.Helper()
+	r := events.DynamoDBEventRecord{
+		EventID:      "ev" + strconv.Itoa(seq),
+		EventName:    "INSERT",
+		EventVersion: "1.1",
+		EventSource:  "aws:dynamodb",
+		AWSRegion:    "eu-west-1",
+		Change: events.DynamoDBStreamRecord{
+			Keys: map[string]events.DynamoDBAttributeValue{
+				"pk": events.NewStringAttribute(casestore.Key(cur.ID)),
+				"sk": events.NewStringAttribute(casestore.SortKey),
+			},
+			NewImage:       image(t, cur),
+			SequenceNumber: seqNumber(seq),
+			StreamViewType: "NEW_AND_OLD_IMAGES",
+		},
+	}
+	if old != nil {
+		r.EventName = "MODIFY"
+		r.Change.OldImage = image(t, *old)
+	}
+	return r
+}
+
+func seqNumber(n int) string { return "4421584500000000017450439" + strconv.Itoa(100+n) }
+
+// fakeSNS records every Publish; fail, when set, may fail the nth call.
+type fakeSNS struct {
+	mu     sync.Mutex
+	calls  []*sns.PublishInput // every attempt
+	alerts []string            // alert_id of each successful publish
+	fail   func(n int, in *sns.PublishInput) error
+}
+
+func (f *fakeSNS) Publish(_ context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, in)
+	if f.fail != nil {
+		if err := f.fail(len(f.calls), in); err != nil {
+			return nil, err
+		}
+	}
+	f.alerts = append(f.alerts, aws.ToString(in.MessageAttributes["alert_id"].StringValue))
+	return &sns.PublishOutput{MessageId: aws.String("msg-" + strconv.Itoa(len(f.alerts)))}, nil
+}
+
+// memTable keeps each case's alerted_level as DynamoDB would, applying the
+// record transaction's condition; getErr and transactErr inject failures.
+type memTable struct {
+	mu          sync.Mutex
+	alerted     map[string]int // pk → alerted_level; a present key is an existing case
+	events      []map[string]types.AttributeValue
+	gets        int
+	transacts   int
+	getErr      func() error
+	transactErr func(n int) error
+}
+
+func newMemTable(caseIDs ...string) *memTable {
+	m := &memTable{alerted: map[string]int{}}
+	for _, id := range caseIDs {
+		m.alerted[casestore.Key(id)] = 0
+	}
+	return m
+}
+
+func (m *memTable) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gets++
+	if m.getErr != nil {
+		if err := m.getErr(); err != nil {
+			return nil, err
+		}
+	}
+	if !aws.ToBool(in.ConsistentRead) {
+		return nil, errors.New("memTable: alerted_level must be read consistently")
+	}
+	pk := in.Key["pk"].(*types.AttributeValueMemberS).Value
+	level, ok := m.alerted[pk]
+	if !ok {
+		return &dynamodb.GetItemOutput{}, nil
+	}
+	item := map[string]types.AttributeValue{}
+	if level > 0 {
+		item["alerted_level"] = &types.AttributeValueMemberN{Value: strconv.Itoa(level)}
+	}
+	return &dynamodb.GetItemOutput{Item: item}, nil
+}
+
+func (m *memTable) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.transacts++
+	if m.transactErr != nil {
+		if err := m.transactErr(m.transacts); err != nil {
+			return nil, err
+		}
+	}
+	u := in.TransactItems[0].Update
+	pk := u.Key["pk"].(*types.AttributeValueMemberS).Value
+	level, _ := strconv.Atoi(u.ExpressionAttributeValues[":l"].(*types.AttributeValueMemberN).Value)
+	cur, exists := m.alerted[pk]
+	if !exists || cur >= level {
+		return nil, conditionFailed()
+	}
+	m.alerted[pk] = level
+	m.events = append(m.events, in.TransactItems[1].Put.Item)
+	return &dynamodb.TransactWriteItemsOutput{}, nil
+}
+
+func conditionFailed() error {
+	return &types.TransactionCanceledException{
+		Message: aws.String("Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]"),
+		CancellationReasons: []types.CancellationReason{
+			{Code: aws.String("ConditionalCheckFailed"), Message: aws.String("The conditional request failed")},
+			{Code: aws.String("None")},
+		},
+	}
+}
+
+func mustDecide(t testing.TB, rec events.DynamoDBEventRecord) alert.Alert {
+	t.Helper()
+	a, ok, err := alert.Decide(rec, casestore.Rules{Thresholds: casestore.DefaultThresholds})
+	if err != nil || !ok {
+		t.Fatalf("Decide = ok %v, err %v; want an alert", ok, err)
+	}
+	return a
+}

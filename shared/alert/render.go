@@ -1,0 +1,413 @@
+package alert
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits of the rendered texts.
+const (
+	// MaxSubject is the longest email subject: SNS wants it under 100
+	// characters, plain ASCII, on one line.
+	MaxSubject = 99
+	// MaxEmailBytes caps the email body; explanations are shortened first.
+	MaxEmailBytes = 8 << 10
+	// maxURLBytes and maxPlatformRunes bound single fields of the body.
+	maxURLBytes      = 2 << 10
+	maxPlatformRunes = 100
+	// maxExplanations is how many notifiers' explanations an email quotes.
+	maxExplanations = 5
+)
+
+// Message is an alert rendered for each delivery protocol.
+type Message struct {
+	// Subject is the email subject (and the SNS Subject).
+	Subject string
+	// Email is the plain-text email body.
+	Email string
+	// SMS fits one SMS segment (see Segments).
+	SMS string
+	// Default is the JSON Payload for https, SQS and other subscribers.
+	Default string
+}
+
+// Payload is the JSON message https and SQS subscribers receive (the
+// "default" of the SNS message). Subject, Email and SMS are what an email or
+// SMS recipient got, so a local inbox can show them.
+type Payload struct {
+	AlertID       string   `json:"alert_id"`
+	CaseID        string   `json:"case_id"`
+	Level         int      `json:"level"`
+	Kind          Kind     `json:"kind"`
+	Severity      string   `json:"severity"`
+	Countries     []string `json:"countries"`
+	Categories    []string `json:"categories"`
+	Platform      string   `json:"platform"`
+	CanonicalURL  string   `json:"canonical_url"`
+	ReportCount   int      `json:"report_count"`
+	SourceCount   int      `json:"source_count"`
+	NotifierCount int      `json:"notifier_count"`
+	FirstSeen     string   `json:"first_seen"`
+	LastSeen      string   `json:"last_seen"`
+	Subject       string   `json:"subject"`
+	Email         string   `json:"email"`
+	SMS           string   `json:"sms"`
+}
+
+// Render builds every text of an alert routed by Route. dashboardURL is the
+// base of case links in the email; empty means no link.
+func Render(a *Alert, dashboardURL string) (Message, error) {
+	m := Message{
+		Subject: Subject(a),
+		Email:   Email(a, dashboardURL),
+		SMS:     SMS(a),
+	}
+	p := Payload{
+		AlertID:       a.ID,
+		CaseID:        a.Case.ID,
+		Level:         a.Level,
+		Kind:          a.Kind,
+		Severity:      string(a.Severity),
+		Countries:     nonNil(a.Countries),
+		Categories:    nonNil(a.Categories()),
+		Platform:      a.Case.Platform,
+		CanonicalURL:  a.Case.CanonicalURL,
+		ReportCount:   a.Case.Reports,
+		SourceCount:   a.Case.Sources,
+		NotifierCount: a.Case.Notifiers,
+		FirstSeen:     rfc3339(a.Case.FirstSeen),
+		LastSeen:      rfc3339(a.Case.LastSeen),
+		Subject:       m.Subject,
+		Email:         m.Email,
+		SMS:           m.SMS,
+	}
+	b, err := marshal(p)
+	if err != nil {
+		return Message{}, fmt.Errorf("render alert %s: %w", a.ID, err)
+	}
+	m.Default = string(b)
+	return m, nil
+}
+
+// JSON is the SNS message for MessageStructure=json: one text per protocol,
+// "default" for every protocol not named.
+func (m Message) JSON() (string, error) {
+	b, err := marshal(map[string]string{"default": m.Default, "email": m.Email, "sms": m.SMS})
+	return string(b), err
+}
+
+// marshal is compact JSON without HTML escaping (no \u003c for "<").
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// Subject is the email subject: plain ASCII, one line, at most MaxSubject
+// characters, e.g.
+//
+//	[Flagline] New case IT: smuggling_offer on facebook.com (3 reports)
+//	[Flagline] Case IT,MT now 25 reports: smuggling_offer on facebook.com
+//	[Flagline] CRITICAL threat to life IT,EU: new case on t.me (1 report)
+//
+// Long country lists become "AT,BE,BG+29", long platforms are cut, and what
+// still does not fit is cut with "...".
+func Subject(a *Alert) string {
+	countries := asciiList(a.Countries)
+	cats := a.Categories()
+	category := ASCII(a.PrimaryCategory())
+	if len(cats) > 1 {
+		category += "+" + strconv.Itoa(len(cats)-1)
+	}
+	platform := ASCII(a.Case.Platform)
+	switch {
+	case platform != "":
+	case strings.TrimSpace(a.Case.Platform) == "":
+		platform = "unknown platform"
+	default:
+		platform = "non-Latin platform"
+	}
+	build := func(shown, platformMax int) string {
+		c := listLabel(countries, shown)
+		p := truncate(platform, platformMax, "...")
+		switch {
+		case a.Critical() && a.Kind == KindNew:
+			return fmt.Sprintf("[Flagline] CRITICAL threat to life %s: new case on %s (%s)", c, p, plural(a.Case.Reports, "report"))
+		case a.Critical():
+			return fmt.Sprintf("[Flagline] CRITICAL threat to life %s: case now %s on %s", c, plural(a.Case.Reports, "report"), p)
+		case a.Kind == KindNew:
+			return fmt.Sprintf("[Flagline] New case %s: %s on %s (%s)", c, category, p, plural(a.Case.Reports, "report"))
+		default:
+			return fmt.Sprintf("[Flagline] Case %s now %s: %s on %s", c, plural(a.Case.Reports, "report"), category, p)
+		}
+	}
+	var s string
+	for _, step := range []struct{ shown, platform int }{
+		{len(countries), maxPlatformRunes}, {6, 40}, {3, 30}, {2, 20}, {1, 16},
+	} {
+		if s = build(step.shown, step.platform); len(s) <= MaxSubject {
+			return s
+		}
+	}
+	return truncate(s, MaxSubject, "...")
+}
+
+// SMS is the alert as one SMS segment, with no personal data and no
+// notifier text, e.g.
+//
+//	Flagline L2 HIGH IT: smuggling_offer facebook.com 25 reports case abcd1234efgh5678
+//
+// When the text does not fit (Segments), shorter forms are tried in turn:
+// the platform and the country list ("AT,BE+30") cut, then the platform
+// dropped (a name outside the GSM alphabet makes the SMS UCS-2, 70
+// characters; without it the SMS is GSM-7 again, 160), then the category
+// and the count. Level, severity, a country and the case id always remain.
+func SMS(a *Alert) string {
+	full := smsParts{
+		level:     a.Level,
+		severity:  strings.ToUpper(ASCII(string(a.Severity))),
+		countries: asciiList(a.Countries),
+		category:  ASCII(a.PrimaryCategory()),
+		platform:  oneLine(a.Case.Platform),
+		reports:   plural(a.Case.Reports, "report"),
+		caseID:    truncate(ASCII(a.Case.ID), 32, ""),
+	}
+	all := len(full.countries)
+	var s string
+	for _, f := range []struct {
+		platform, shown   int
+		category, reports bool
+	}{
+		{maxPlatformRunes, all, true, true},
+		{24, all, true, true},
+		{24, 12, true, true},
+		{24, 4, true, true},
+		{12, 4, true, true},
+		{12, 2, true, true},
+		{0, all, true, true},
+		{0, 12, true, true},
+		{0, 4, true, true},
+		{0, 2, true, true},
+		{0, 2, false, true},
+		{0, 1, false, true},
+		{0, 1, false, false},
+	} {
+		p := full
+		p.platformMax, p.shown = f.platform, f.shown
+		if !f.category {
+			p.category = ""
+		}
+		if !f.reports {
+			p.reports = ""
+		}
+		if s = p.String(); fits(s) {
+			return s
+		}
+	}
+	for s != "" && !fits(s) {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
+}
+
+func fits(sms string) bool {
+	_, _, ok := Segments(sms)
+	return ok
+}
+
+type smsParts struct {
+	level       int
+	severity    string
+	countries   []string
+	shown       int
+	category    string
+	platform    string
+	platformMax int
+	reports     string
+	caseID      string
+}
+
+func (p smsParts) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Flagline L%d %s %s:", p.level, p.severity, listLabel(p.countries, p.shown))
+	for _, s := range []string{p.category, truncate(p.platform, p.platformMax, ".."), p.reports} {
+		if s != "" {
+			b.WriteString(" " + s)
+		}
+	}
+	if p.caseID != "" {
+		b.WriteString(" case " + p.caseID)
+	}
+	return b.String()
+}
+
+// listLabel joins the first shown items with commas and counts the rest:
+// "AT,BE,BG+29".
+func listLabel(items []string, shown int) string {
+	shown = max(shown, 1)
+	if len(items) <= shown {
+		return strings.Join(items, ",")
+	}
+	return strings.Join(items[:shown], ",") + "+" + strconv.Itoa(len(items)-shown)
+}
+
+func asciiList(items []string) []string {
+	out := make([]string, 0, len(items))
+	for _, s := range items {
+		if s = ASCII(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// emailAddress finds addresses in notifiers' explanations: a notifier may
+// have signed with their own, and the alert must carry no personal data of
+// the notifier.
+var emailAddress = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`)
+
+// Email is the plain-text email body: what the content is, how often and by
+// how many it was reported, where, what notifiers said (quoted, at most
+// five), the case and alert ids and link, and what to do next. It is at most
+// MaxEmailBytes long; explanations are shortened first to fit.
+func Email(a *Alert, dashboardURL string) string {
+	var s string
+	for _, quote := range []int{600, 300, 150, 80, 0} {
+		if s = email(a, dashboardURL, quote); len(s) <= MaxEmailBytes {
+			break
+		}
+	}
+	return truncateBytes(s, MaxEmailBytes, "\n[truncated]\n")
+}
+
+func email(a *Alert, dashboardURL string, quote int) string {
+	c := &a.Case
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	field := func(name, value string) { line("  %-12s %s", name+":", value) }
+
+	headline := "NEW CASE"
+	if a.Kind == KindEscalation {
+		headline = "CASE ESCALATED"
+	}
+	line("Flagline alert: %s (level %d, severity %s)", headline, a.Level, a.Severity)
+	line("")
+	if a.Critical() {
+		line("THREAT TO LIFE: a report says lives are in imminent danger. Alert the")
+		line("competent rescue and emergency services (112, the maritime rescue")
+		line("coordination centre) now; do not wait for a takedown.")
+		line("")
+	}
+	if c.Status == StatusProtected {
+		line("PROTECTED: this content comes from a known humanitarian source (rescue")
+		line("hotline, UN agency, Red Cross). Do not request its takedown.")
+		line("")
+	}
+	reasons := make([]string, len(a.Reasons))
+	for i, r := range a.Reasons {
+		reasons[i] = r.String()
+	}
+	line("Why now: %s", strings.Join(reasons, "; "))
+	line("")
+	field("Case id", c.ID)
+	field("Alert id", a.ID)
+	if link := CaseLink(dashboardURL, c.ID); link != "" {
+		field("Case link", link)
+	}
+	line("")
+	line("Content")
+	field("URL", oneLine(truncateBytes(c.CanonicalURL, maxURLBytes, "...")))
+	field("Platform", orNone(truncate(oneLine(c.Platform), maxPlatformRunes, "...")))
+	field("Categories", orNone(oneLine(strings.Join(a.Categories(), ", "))))
+	field("Severity", string(a.Severity))
+	field("Countries", orNone(strings.Join(asciiList(c.Countries), ", ")))
+	field("Sent to", strings.Join(a.Countries, ", "))
+	if c.Status != "" {
+		field("Status", oneLine(c.Status))
+	}
+	line("")
+	line("Reports")
+	field("Reports", strconv.Itoa(c.Reports))
+	field("Sources", fmt.Sprintf("%d distinct reporting bodies", c.Sources))
+	field("Notifiers", fmt.Sprintf("%d distinct notifiers", c.Notifiers))
+	field("First seen", utc(c.FirstSeen))
+	field("Last seen", utc(c.LastSeen))
+	if n := min(len(c.Explanations), maxExplanations); n > 0 && quote > 0 {
+		line("")
+		line("What notifiers said (%d, quoted as received, not verified):", n)
+		for i, e := range c.Explanations[:n] {
+			e = emailAddress.ReplaceAllString(oneLine(e), "[email removed]")
+			line("  %d. \"%s\"", i+1, truncate(e, quote, "..."))
+		}
+	}
+	line("")
+	line("What to do next")
+	step := 0
+	next := func(text string) { step++; line("  %d. %s", step, text) }
+	next("Check that the content is still online and concerns your country.")
+	next("Preserve evidence before it is removed: save the page and its URL,")
+	line("     screenshots with date and time, and the file's SHA-256 hash.")
+	if c.Status != StatusProtected {
+		next("Request its takedown from the platform (a notice under DSA Art. 16,")
+		line("     or a removal order where your law provides one).")
+	}
+	next("Record what you did in the case, so other countries need not repeat it.")
+	line("")
+	line("One alert is sent per case and level; a repeat carries the same alert id.")
+	return b.String()
+}
+
+// CaseLink is <dashboardURL>/cases/<id>, or "" without a dashboard.
+func CaseLink(dashboardURL, caseID string) string {
+	if dashboardURL == "" {
+		return ""
+	}
+	return strings.TrimRight(dashboardURL, "/") + "/cases/" + url.PathEscape(caseID)
+}
+
+func utc(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

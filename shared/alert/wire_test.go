@@ -1,0 +1,61 @@
+package alert_test
+
+import (
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/flagline/flagline/shared/alert"
+)
+
+func TestFromEnv(t *testing.T) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	env := func(vars map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	}
+	cfg := aws.Config{Region: "eu-west-1"}
+
+	h, err := alert.FromEnv(cfg, env(map[string]string{
+		"TABLE_NAME": "flagline", "ALERTS_TOPIC_ARN": topicARN,
+		"DASHBOARD_URL": "https://dashboard.example.org", "LEVEL_THRESHOLDS": "3,10,50",
+	}), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Table != "flagline" || h.TopicARN != topicARN || h.DashboardURL != "https://dashboard.example.org" ||
+		!slices.Equal(h.Rules.Thresholds, []int{3, 10, 50}) || h.SNS == nil || h.DB == nil || h.Metrics == nil || h.Log != log {
+		t.Errorf("handler %+v", h)
+	}
+
+	h, err = alert.FromEnv(cfg, env(map[string]string{"TABLE_NAME": "t", "ALERTS_TOPIC_ARN": topicARN}), log)
+	if err != nil || h.DashboardURL != "" || !slices.Equal(h.Rules.Thresholds, []int{5, 25, 100}) {
+		t.Errorf("defaults: %v %+v", err, h)
+	}
+
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		want []string
+	}{
+		{"nothing set", map[string]string{}, []string{"TABLE_NAME", "ALERTS_TOPIC_ARN"}},
+		{"no topic", map[string]string{"TABLE_NAME": "t", "ALERTS_TOPIC_ARN": ""}, []string{"ALERTS_TOPIC_ARN"}},
+		{"bad dashboard", map[string]string{"TABLE_NAME": "t", "ALERTS_TOPIC_ARN": topicARN, "DASHBOARD_URL": "dashboard.example.org"}, []string{"DASHBOARD_URL"}},
+		{"bad thresholds", map[string]string{"TABLE_NAME": "t", "ALERTS_TOPIC_ARN": topicARN, "LEVEL_THRESHOLDS": "25,5"}, []string{"LEVEL_THRESHOLDS"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := alert.FromEnv(cfg, env(tc.vars), log)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %s", err, w)
+				}
+			}
+		})
+	}
+}
