@@ -1,0 +1,171 @@
+//go:build integration
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/flagline/flagline/shared/contacts"
+	"github.com/flagline/flagline/shared/motoserver"
+	"github.com/flagline/flagline/shared/samtemplate"
+)
+
+// TestContactsApplyEndToEnd runs "flagline contacts apply" as an operator
+// would, with AWS_ENDPOINT_URL pointing the standard configuration chain at
+// moto. It starts its own moto (no TestMain, so it cannot clash with
+// another command's integration tests in this package).
+func TestContactsApplyEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	bin, err := motoserver.Binary(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	moto, err := motoserver.Start(ctx, bin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(moto.Stop)
+	for name, value := range moto.Env() {
+		t.Setenv(name, value)
+	}
+	// Nothing from the host's AWS configuration.
+	dir := t.TempDir()
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
+	t.Setenv("AWS_PROFILE", "")
+	unsetContactsEnv(t)
+
+	creds := credentials.NewStaticCredentialsProvider("testing", "testing", "")
+	snsc := sns.New(sns.Options{Region: motoserver.Region, BaseEndpoint: aws.String(moto.URL), Credentials: creds})
+	sqsc := sqs.New(sqs.Options{Region: motoserver.Region, BaseEndpoint: aws.String(moto.URL), Credentials: creds})
+	db := dynamodb.New(dynamodb.Options{Region: motoserver.Region, BaseEndpoint: aws.String(moto.URL), Credentials: creds})
+
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("flagline-alerts")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topicARN := aws.ToString(topic.TopicArn)
+	queueARN := func(name string) string {
+		q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Attributes["QueueArn"]
+	}
+	itQ, euQ, dlq := queueARN("it"), queueARN("eu"), queueARN("dlq")
+	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := tpl.Table("Table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := spec.Create(ctx, db, "flagline-table"); err != nil {
+		t.Fatal(err)
+	}
+
+	file := writeContactsFile(t, fmt.Sprintf(`contact_points:
+  - id: it-polpost
+    name: Italy — Polizia Postale, referral desk
+    countries: [IT]
+    endpoints:
+      - email: referrals@polpost.it.example
+      - sqs: %s
+  - id: eu-coordinator
+    name: EU coordinator
+    countries: [EU]
+    endpoints:
+      - sqs: %s
+`, itQ, euQ))
+	args := []string{"apply", "--file", file, "--topic-arn", topicARN, "--table", "flagline-table", "--dlq-arn", dlq}
+
+	code, stdout, stderr := runContactsCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, line := range []string{
+		`+ create email referrals@polpost.it.example (it-polpost) filter {"country":["IT"]}`,
+		`+ create sqs ` + euQ + ` (eu-coordinator) filter {"country":["EU"]}`,
+		"Plan: 3 to create, 0 to update, 0 to delete, 0 unchanged.",
+		"Applied: 3 created, 0 updated, 0 deleted; directory: 2 added, 0 changed, 0 removed.",
+	} {
+		if !strings.Contains(stdout, line) {
+			t.Errorf("stdout lacks %q:\n%s", line, stdout)
+		}
+	}
+	subs := func() map[string]string {
+		out, err := snsc.ListSubscriptionsByTopic(ctx, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topicARN)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, s := range out.Subscriptions {
+			a, err := snsc.GetSubscriptionAttributes(ctx, &sns.GetSubscriptionAttributesInput{SubscriptionArn: s.SubscriptionArn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[aws.ToString(s.Endpoint)] = a.Attributes["FilterPolicy"] + " " + a.Attributes["RedrivePolicy"]
+		}
+		return m
+	}
+	if got := subs(); len(got) != 3 || !strings.Contains(got[itQ], dlq) {
+		t.Errorf("subscriptions: %v", got)
+	}
+
+	// Again, from the environment this time: nothing to do.
+	t.Setenv(topicEnv, topicARN)
+	t.Setenv(tableEnv, "flagline-table")
+	t.Setenv(dlqEnv, dlq)
+	code, stdout, _ = runContactsCLI(t, "apply", "--file", file)
+	if code != 0 || !strings.Contains(stdout, "Plan: 0 to create, 0 to update, 0 to delete, 3 unchanged.") ||
+		!strings.Contains(stdout, "No changes: the topic and the directory match the file.") {
+		t.Errorf("second apply: exit %d\n%s", code, stdout)
+	}
+
+	// Drop the coordinator, dry run: the plan says so, nothing changes.
+	file2 := writeContactsFile(t, fmt.Sprintf(`contact_points:
+  - id: it-polpost
+    name: Italy — Polizia Postale, referral desk
+    countries: [IT, MT]
+    endpoints:
+      - email: referrals@polpost.it.example
+      - sqs: %s
+`, itQ))
+	before := subs()
+	code, stdout, stderr = runContactsCLI(t, "apply", "--file", file2, "--dry-run")
+	if code != 0 || !strings.Contains(stdout, "Plan: 0 to create, 2 to update, 1 to delete, 0 unchanged.") ||
+		!strings.Contains(stdout, "Dry run: nothing was changed.") || !strings.Contains(stderr, "warning: no contact point answers for EU") {
+		t.Errorf("dry run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if after := subs(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("dry run changed subscriptions")
+	}
+
+	code, stdout, _ = runContactsCLI(t, "apply", "--file", file2)
+	if code != 0 || !strings.Contains(stdout, "Applied: 0 created, 2 updated, 1 deleted; directory: 0 added, 1 changed, 1 removed.") {
+		t.Errorf("apply: exit %d\n%s", code, stdout)
+	}
+	if got := subs(); len(got) != 2 || got[euQ] != "" || !strings.HasPrefix(got[itQ], `{"country":["IT","MT"]}`) {
+		t.Errorf("subscriptions: %v", got)
+	}
+	stored, err := contacts.StoredContactPoints(ctx, db, "flagline-table")
+	if err != nil || len(stored) != 1 || stored[0].ID != "it-polpost" {
+		t.Errorf("stored: %+v %v", stored, err)
+	}
+}
