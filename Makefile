@@ -16,7 +16,7 @@ export AWS_REGION ?= $(REGION)
 export SAM_CLI_TELEMETRY := 0
 export FLAGLINE_VENV := $(VENV)
 
-FUNCTIONS    := ingest
+FUNCTIONS    := ingest aggregate alert
 LDFLAGS      := -s -w
 LAMBDA_BUILD := CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags lambda.norpc -ldflags='$(LDFLAGS)'
 
@@ -76,3 +76,9 @@ clean:
 # One target per function for sam build (BuildMethod: makefile).
 build-IngestFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/ingest
+
+build-AggregateFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/aggregate
+
+build-AlertFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/alert

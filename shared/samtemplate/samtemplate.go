@@ -14,10 +14,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 )
 
 // Template is the part of a SAM template Flagline reads.
 type Template struct {
+	// Path is the file the template was read from.
+	Path string `yaml:"-"`
+	// root is the YAML tree with its intrinsic function tags: goccy/go-yaml
+	// drops a tag when it decodes into Go values, so `!Ref AlertsTopic`
+	// decodes to the string "AlertsTopic", which cannot be told from a
+	// literal. Environments are evaluated from the tree (intrinsics.go).
+	root    ast.Node
 	Globals struct {
 		Function struct {
 			Environment struct {
@@ -58,6 +67,14 @@ func Load(path string) (*Template, error) {
 	if err := yaml.Unmarshal(data, &t); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
+		return nil, fmt.Errorf("%s: want one YAML document", path)
+	}
+	t.Path, t.root = path, f.Docs[0].Body
 	return &t, nil
 }
 

@@ -1,0 +1,337 @@
+//go:build integration
+
+package runtimetest_test
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/streamimage"
+)
+
+// alertWant is one alert a sample event must publish.
+type alertWant struct {
+	caseID    string
+	level     int
+	kind      string // new, escalation
+	countries []string
+	severity  casestore.Severity
+	category  string // primary
+	platform  string
+}
+
+// alertEvents: the alerts each events/alert-*.json must publish (none: the
+// batch is ignored).
+var alertEvents = map[string][]alertWant{
+	"alert-new-case.json": {{
+		caseID: "ivul6jn4ozqe6gny", level: 1, kind: "new", countries: []string{"IT", "MT"},
+		severity: casestore.Medium, category: "smuggling_offer", platform: "telegram",
+	}},
+	"alert-escalation.json": {{
+		caseID: "ivul6jn4ozqe6gny", level: 4, kind: "escalation", countries: []string{"GR", "IT", "MT"},
+		severity: casestore.High, category: "smuggling_offer", platform: "telegram",
+	}},
+	"alert-ignored.json": nil,
+}
+
+var alertSuite = suite{
+	events: slices.Sorted(maps.Keys(alertEvents)),
+	run:    runAlert,
+}
+
+// snsEnvelope is an SNS notification as an SQS subscriber receives it
+// (raw message delivery off).
+type snsEnvelope struct {
+	Type              string
+	MessageId         string
+	TopicArn          string
+	Subject           string
+	Message           string
+	MessageAttributes map[string]struct{ Type, Value string }
+}
+
+func runAlert(t *testing.T, fn *function, files []eventFile) {
+	ctx := context.Background()
+	topic := fn.env["ALERTS_TOPIC_ARN"]
+	if !strings.HasPrefix(topic, "arn:aws:sns:") {
+		t.Fatalf("ALERTS_TOPIC_ARN=%q is not a topic ARN", topic)
+	}
+	q := sqs.NewFromConfig(stack.AWS)
+	queue, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("runtimetest-alerts")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: queue.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := sns.NewFromConfig(stack.AWS).Subscribe(ctx, &sns.SubscribeInput{
+		TopicArn: aws.String(topic), Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sns.NewFromConfig(stack.AWS).Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: sub.SubscriptionArn})
+		q.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: queue.QueueUrl})
+	})
+	inbox := &inbox{q: q, url: aws.ToString(queue.QueueUrl)}
+	for _, f := range files {
+		t.Run(f.name, func(t *testing.T) { alertEventFile(t, fn, inbox, topic, f, alertEvents[f.name]) })
+	}
+}
+
+func alertEventFile(t *testing.T, fn *function, in *inbox, topic string, f eventFile, want []alertWant) {
+	var ev events.DynamoDBEvent
+	decodeStrict(t, f.path, &ev)
+	if len(ev.Records) == 0 {
+		t.Fatal("no records")
+	}
+	checkRecords(t, ev.Records, ev.Records[0].EventSourceArn)
+
+	// The case items as the table holds them when their records are read:
+	// each case's last new image; nothing else of theirs (no timeline).
+	cases := map[string]map[string]events.DynamoDBAttributeValue{}
+	for _, rec := range ev.Records {
+		for _, img := range []map[string]events.DynamoDBAttributeValue{rec.Change.OldImage, rec.Change.NewImage} {
+			if id := imageString(img, "case_id"); id != "" {
+				deletePartition(t, casestore.Key(id))
+			}
+		}
+		if img := rec.Change.NewImage; rec.EventName != "REMOVE" && imageString(img, "type") == casestore.TypeCase {
+			cases[imageString(img, "case_id")] = img
+		}
+	}
+	for _, w := range want {
+		if _, ok := cases[w.caseID]; !ok {
+			t.Fatalf("the event has no case record of %s", w.caseID)
+		}
+	}
+	for _, img := range cases {
+		putItem(t, streamimage.ToSDK(img))
+	}
+	in.drain(t)
+
+	before := takeSnapshot(t)
+	beforeCases := map[string]map[string]types.AttributeValue{}
+	for _, w := range want {
+		beforeCases[w.caseID] = getItem(t, casestore.Key(w.caseID), casestore.SortKey)
+	}
+	checkStreamResponse(t, invoke(t, fn.emu, mustJSON(t, ev)))
+	msgs := in.receive(t, len(want))
+	after := takeSnapshot(t)
+
+	if len(msgs) != len(want) {
+		t.Fatalf("%d alerts published, want %d: %+v", len(msgs), len(want), msgs)
+	}
+	var wantChanged, wantAddedPrefix []string
+	for _, w := range want {
+		alertID := w.caseID + "-" + strconv.Itoa(w.level)
+		i := slices.IndexFunc(msgs, func(m snsEnvelope) bool { return m.MessageAttributes["alert_id"].Value == alertID })
+		if i < 0 {
+			t.Errorf("no alert %s among %+v", alertID, msgs)
+			continue
+		}
+		checkAlertMessage(t, msgs[i], topic, alertID, w)
+
+		// alerted_level recorded on the case, nothing else of it changed,
+		// and one timeline event.
+		pk := casestore.Key(w.caseID)
+		wantChanged = append(wantChanged, pk+" | "+casestore.SortKey)
+		wantAddedPrefix = append(wantAddedPrefix, pk+" | EVENT#")
+		got := getItem(t, pk, casestore.SortKey)
+		if n, _ := got["alerted_level"].(*types.AttributeValueMemberN); n == nil || n.Value != strconv.Itoa(w.level) {
+			t.Errorf("case %s: alerted_level %v, want %d", w.caseID, got["alerted_level"], w.level)
+		}
+		was := beforeCases[w.caseID]
+		delete(got, "alerted_level")
+		delete(was, "alerted_level")
+		if a, b := mustJSON(t, canonical(&types.AttributeValueMemberM{Value: was})), mustJSON(t, canonical(&types.AttributeValueMemberM{Value: got})); string(a) != string(b) {
+			t.Errorf("case %s: the alert changed more than alerted_level:\n was %s\n now %s", w.caseID, a, b)
+		}
+		checkTimelineEvent(t, w, alertID)
+	}
+	c := diff(before, after)
+	slices.Sort(wantChanged)
+	addedOK := len(c.added) == len(want)
+	for _, k := range c.added {
+		addedOK = addedOK && slices.ContainsFunc(wantAddedPrefix, func(p string) bool { return strings.HasPrefix(k, p) })
+	}
+	if !slices.Equal(c.changed, wantChanged) || !addedOK || len(c.removed) > 0 {
+		t.Errorf("the table changed by %s; want the cases %q changed and one timeline event each", c, wantChanged)
+	}
+
+	// Delivered again, the same records send nothing: alerted_level is recorded.
+	checkStreamResponse(t, invoke(t, fn.emu, mustJSON(t, ev)))
+	if again := in.receive(t, 0); len(again) > 0 {
+		t.Errorf("the same records again published %d more alerts: %+v", len(again), again)
+	}
+	if c := diff(after, takeSnapshot(t)); !c.empty() {
+		t.Errorf("the same records again changed the table: %s", c)
+	}
+}
+
+// checkAlertMessage checks the routing attributes DESIGN.md documents
+// (country as String.Array, severity, category, platform, case_id,
+// alert_id; and level) and the JSON payload SQS subscribers get.
+func checkAlertMessage(t *testing.T, m snsEnvelope, topic, alertID string, w alertWant) {
+	t.Helper()
+	if m.Type != "Notification" || m.TopicArn != topic {
+		t.Errorf("%s: %s from %s, want a Notification from %s", alertID, m.Type, m.TopicArn, topic)
+	}
+	countries, _ := json.Marshal(w.countries)
+	wantAttrs := map[string]struct{ Type, Value string }{
+		"country":  {"String.Array", string(countries)},
+		"severity": {"String", string(w.severity)},
+		"category": {"String", w.category},
+		"platform": {"String", w.platform},
+		"case_id":  {"String", w.caseID},
+		"alert_id": {"String", alertID},
+		"level":    {"Number", strconv.Itoa(w.level)},
+	}
+	for name, want := range wantAttrs {
+		got, ok := m.MessageAttributes[name]
+		if name == "country" && ok {
+			// Compare the array, not its spelling.
+			var a []string
+			if json.Unmarshal([]byte(got.Value), &a) == nil {
+				b, _ := json.Marshal(a)
+				got.Value = string(b)
+			}
+		}
+		if !ok || got != want {
+			t.Errorf("%s: attribute %s = %+v, want %+v", alertID, name, got, want)
+		}
+	}
+	if len(m.Subject) == 0 || len(m.Subject) >= 100 || strings.IndexFunc(m.Subject, func(r rune) bool { return r < 0x20 || r > 0x7e }) >= 0 {
+		t.Errorf("%s: subject %q is not plain ASCII under 100 characters", alertID, m.Subject)
+	}
+	var p struct {
+		AlertID   string   `json:"alert_id"`
+		CaseID    string   `json:"case_id"`
+		Level     int      `json:"level"`
+		Kind      string   `json:"kind"`
+		Severity  string   `json:"severity"`
+		Countries []string `json:"countries"`
+	}
+	if err := json.Unmarshal([]byte(m.Message), &p); err != nil {
+		t.Fatalf("%s: the SQS message is not the JSON payload: %v: %s", alertID, err, m.Message)
+	}
+	if p.AlertID != alertID || p.CaseID != w.caseID || p.Level != w.level || p.Kind != w.kind || p.Severity != string(w.severity) || !slices.Equal(p.Countries, w.countries) {
+		t.Errorf("%s: payload %+v, want %+v", alertID, p, w)
+	}
+}
+
+func checkTimelineEvent(t *testing.T, w alertWant, alertID string) {
+	t.Helper()
+	out, err := db.Query(context.Background(), &dynamodb.QueryInput{
+		TableName:              aws.String(table),
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :event)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk":    &types.AttributeValueMemberS{Value: casestore.Key(w.caseID)},
+			":event": &types.AttributeValueMemberS{Value: "EVENT#"},
+		},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, item := range out.Items {
+		if str(item["alert_id"]) == alertID {
+			found = append(found, str(item["sk"]))
+			if str(item["type"]) != "case_event" || str(item["event"]) != "alerted" || !strings.HasSuffix(str(item["sk"]), "#"+alertID) {
+				t.Errorf("timeline event %s: %v", str(item["sk"]), item)
+			}
+		}
+	}
+	if len(found) != 1 {
+		t.Errorf("case %s has %d timeline events of %s, want 1", w.caseID, len(found), alertID)
+	}
+}
+
+// checkStreamResponse checks a DynamoDBEventResponse has no failures.
+func checkStreamResponse(t *testing.T, raw []byte) {
+	t.Helper()
+	var resp events.DynamoDBEventResponse
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		t.Fatalf("not a batch response: %v: %s", err, raw)
+	}
+	if len(resp.BatchItemFailures) > 0 {
+		t.Fatalf("batch item failures: %s", raw)
+	}
+}
+
+// inbox is the SQS queue subscribed to the alerts topic.
+type inbox struct {
+	q   *sqs.Client
+	url string
+}
+
+// receive collects want messages (deleting them), waiting up to 10 s for
+// them, then looks briefly for any more.
+func (in *inbox) receive(t *testing.T, want int) []snsEnvelope {
+	t.Helper()
+	var out []snsEnvelope
+	deadline := time.Now().Add(10 * time.Second)
+	for extra := 0; extra < 2; {
+		if len(out) >= want || time.Now().After(deadline) {
+			extra++
+		}
+		wait := int32(1)
+		if extra > 0 {
+			wait = 0
+		}
+		resp, err := in.q.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(in.url), MaxNumberOfMessages: 10, WaitTimeSeconds: wait,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range resp.Messages {
+			var e snsEnvelope
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &e); err != nil {
+				t.Fatalf("not an SNS notification: %v: %s", err, aws.ToString(m.Body))
+			}
+			out = append(out, e)
+			if _, err := in.q.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(in.url), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return out
+}
+
+// drain empties the queue (PurgeQueue is allowed once a minute).
+func (in *inbox) drain(t *testing.T) {
+	t.Helper()
+	for {
+		resp, err := in.q.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(in.url), MaxNumberOfMessages: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Messages) == 0 {
+			return
+		}
+		for _, m := range resp.Messages {
+			if _, err := in.q.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(in.url), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
