@@ -7,12 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-
-	"github.com/flagline/flagline/shared/apigw"
+	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/devstack"
-	"github.com/flagline/flagline/shared/intake"
 	"github.com/flagline/flagline/shared/webhook"
 )
 
@@ -23,27 +21,14 @@ func init() {
 	}
 }
 
-// httpHandlers are the in-process handlers of the template's HTTP functions,
-// built exactly as each function's main builds them.
-var httpHandlers = map[string]devstack.HTTPFactory{
-	"IngestFunction": func(cfg aws.Config, env map[string]string) (apigw.Handler, error) {
-		h, err := intake.FromEnv(cfg, devstack.Getenv(env), devLogger("IngestFunction"))
-		if err != nil {
-			return nil, err
-		}
-		return h.Handle, nil
-	},
-}
-
 var devLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-
-func devLogger(function string) *slog.Logger { return devLog.With("function", function) }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:3000", "address to serve the HTTP API on")
 	tpl := fs.String("template", "template.yaml", "the SAM template to run")
+	contactsFile := fs.String("contacts", "contacts.example.yaml", "contact directory to subscribe, each contact point to a local inbox (\"\" for none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,25 +45,42 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{fmt.Errorf("%s: %w", webhook.EnvSecrets, err)}
 	}
 
+	var dir *contacts.Directory
+	if *contactsFile != "" {
+		d, err := contacts.Load(*contactsFile)
+		if err != nil {
+			return err
+		}
+		dir = d
+	}
+
 	fmt.Fprintln(stderr, "flagline dev: starting moto_server and the local API …")
-	stack, err := devstack.Start(ctx, devstack.Options{
+	opts := devstack.Options{
 		Template: *tpl,
 		Addr:     *addr,
 		Env:      map[string]string{webhook.EnvSecrets: secrets},
-		HTTP:     httpHandlers,
+		Contacts: dir,
 		Log:      devLog,
-	})
+	}
+	opts.Functions(devLog)
+	stack, err := devstack.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer stack.Close()
 
 	fmt.Fprintf(stdout, "moto_server (local AWS): %s\n", stack.Moto.URL)
-	for id, name := range stack.Resources.Names {
-		fmt.Fprintf(stdout, "resource %-14s %s\n", id, name)
+	for _, id := range sortedKeys(stack.Locals.Refs) {
+		fmt.Fprintf(stdout, "resource %-26s %s\n", id, stack.Locals.Refs[id])
 	}
 	for _, r := range stack.Routes {
 		fmt.Fprintf(stdout, "route    %-40s → %s\n", r.Key(), r.Function)
+	}
+	for _, m := range stack.Mappings {
+		fmt.Fprintf(stdout, "stream   %-40s → %s\n", fmt.Sprintf("batches of %d", m.BatchSize), m.Name)
+	}
+	for _, id := range sortedKeys(stack.Inboxes) {
+		fmt.Fprintf(stdout, "inbox    %s\n", id)
 	}
 	fmt.Fprintf(stdout, "API: %s\n\n", stack.URL)
 	if demoSecret != "" {
@@ -91,4 +93,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "flagline dev: stopping …")
 	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -85,6 +85,19 @@ type Alert struct {
 	Reasons []Reason
 	// Countries are the recipients' countries, set by Route.
 	Countries []string
+	// old is the case as the record's old image shows it, if any.
+	old *casestore.Case
+}
+
+// Alerted corrects the alert for the level already alerted, read from the
+// table: stream images can predate the last recorded alert (aggregate may
+// write several before the alert function records one), so an image that
+// says "never alerted" does not make a new case.
+func (a *Alert) Alerted(level int, rules casestore.Rules) {
+	if level > 0 && a.Kind == KindNew {
+		a.Kind = KindEscalation
+		a.Reasons = reasons(a.Kind, a.old, &a.Case, rules)
+	}
 }
 
 // AlertID is the id of the alert of caseID at level.

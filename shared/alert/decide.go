@@ -69,6 +69,7 @@ func Decide(rec events.DynamoDBEventRecord, rules casestore.Rules) (a Alert, ok 
 			old = &o.Case
 		}
 	}
+	a.old = old
 	a.Reasons = reasons(a.Kind, old, &c, rules)
 	return a, true, nil
 }

@@ -95,6 +95,7 @@ func (h *Handler) process(ctx context.Context, rec events.DynamoDBEventRecord, m
 		log.DebugContext(ctx, "alert already sent", "alerted_level", alerted)
 		return nil
 	}
+	a.Alerted(alerted, h.rules())
 	a.Countries = Route(&a)
 	msg, err := Render(&a, h.DashboardURL)
 	if err != nil {

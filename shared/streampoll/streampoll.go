@@ -354,3 +354,14 @@ func seqLess(a, b string) bool {
 	}
 	return a < b
 }
+
+// Rewind forgets every mapping's progress, so the next poll delivers the
+// whole stream again from the trim horizon: what Lambda does to a function
+// when batches it already processed are delivered once more.
+func (p *Poller) Rewind() {
+	for _, m := range p.Mappings {
+		m.mu.Lock()
+		m.shards = nil
+		m.mu.Unlock()
+	}
+}
