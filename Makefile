@@ -20,7 +20,7 @@ FUNCTIONS    := ingest aggregate alert
 LDFLAGS      := -s -w
 LAMBDA_BUILD := CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags lambda.norpc -ldflags='$(LDFLAGS)'
 
-.PHONY: all dev test unit integration lint fmt-check vet sam-validate sam-build venv bench fuzz clean tidy-check
+.PHONY: all dev test unit integration browser chromium fmt-check vet sam-validate sam-build venv bench fuzz clean
 
 all: test
 
@@ -35,8 +35,9 @@ $(VENV)/.installed: requirements-dev.txt requirements-dev.lock
 dev: venv
 	$(GO) run ./cmd/flagline dev
 
-## test: vet, format, unit tests with -race, integration tests against moto, template checks
-test: fmt-check vet unit integration sam-validate sam-build
+## test: vet, format, unit tests with -race, integration tests against moto,
+## browser tests in headless Chromium, template checks
+test: fmt-check vet unit integration browser sam-validate sam-build
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv/*')); \
@@ -45,12 +46,24 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
+	$(GO) vet -tags browser ./...
 
 unit:
 	$(GO) test -race -count=1 ./...
 
 integration: venv
-	$(GO) test -race -count=1 -tags integration ./...
+	$(GO) test -race -count=1 -timeout 30m -tags integration ./...
+
+## browser: `flagline dev` as a user runs it, and its inbox page in headless
+## Chromium (chromedp; never linked into a Lambda binary)
+browser: venv chromium
+	$(GO) test -race -count=1 -tags browser ./shared/inbox/ ./cmd/flagline/
+
+## chromium: Debian's Chromium for the browser tests, installed when missing
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 sam-validate: venv
 	$(VENV_BIN)/sam validate --lint --region $(REGION)

@@ -4,13 +4,17 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"sort"
+	"time"
 
 	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/devstack"
+	"github.com/flagline/flagline/shared/inbox"
 	"github.com/flagline/flagline/shared/webhook"
 )
 
@@ -28,6 +32,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:3000", "address to serve the HTTP API on")
 	tpl := fs.String("template", "template.yaml", "the SAM template to run")
+	motoPort := fs.Int("moto-port", 0, "loopback port for moto_server (0: a free one); fix it to point `sam local` at it with env.json")
 	contactsFile := fs.String("contacts", "contacts.example.yaml", "contact directory to subscribe, each contact point to a local inbox (\"\" for none)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -61,8 +66,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Env:      map[string]string{webhook.EnvSecrets: secrets},
 		Contacts: dir,
 		Log:      devLog,
+		MotoPort: *motoPort,
 	}
 	opts.Functions(devLog)
+	box := inbox.New(0)
+	opts.Mux = func(m *http.ServeMux) {
+		h := box.Handler()
+		m.Handle("GET "+inbox.PagePath, h)
+		m.Handle("GET "+inbox.JSONPath, h)
+	}
 	stack, err := devstack.Start(ctx, opts)
 	if err != nil {
 		return err
@@ -89,8 +101,19 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	} else {
 		fmt.Fprintf(stdout, "sources from %s; send with: go run ./cmd/flagline send --endpoint %s --source NAME --url URL (secret in FLAGLINE_SECRET)\n\n", webhook.EnvSecrets, stack.URL)
 	}
+	fmt.Fprintf(stdout, "inbox: %s%s (JSON: %s%s)\n", stack.URL, inbox.PagePath, stack.URL, inbox.JSONPath)
 	fmt.Fprintln(stdout, "Ctrl-C stops everything.")
+	poller := &inbox.Poller{
+		SQS: sqs.NewFromConfig(stack.AWS), Queues: stack.Inboxes, Inbox: box, Log: devLog,
+		OnAlert: func(a inbox.Alert) { fmt.Fprintln(stdout, inbox.Line(a)) },
+	}
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		_ = poller.Run(ctx, 250*time.Millisecond)
+	}()
 	<-ctx.Done()
+	<-polled
 	fmt.Fprintln(stderr, "flagline dev: stopping …")
 	return nil
 }

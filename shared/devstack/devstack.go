@@ -80,6 +80,8 @@ type Options struct {
 	Log *slog.Logger
 	// MotoLog receives moto_server's own output; nil discards it.
 	MotoLog io.Writer
+	// MotoPort fixes moto_server's loopback port; 0 picks a free one.
+	MotoPort int
 }
 
 // Stack is a running local Flagline.
@@ -139,7 +141,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			s.Close()
 		}
 	}()
-	if s.Moto, err = motoserver.Start(ctx, bin, opts.MotoLog); err != nil {
+	if s.Moto, err = motoserver.StartOn(ctx, bin, opts.MotoPort, opts.MotoLog); err != nil {
 		return nil, err
 	}
 	s.AWS = aws.Config{

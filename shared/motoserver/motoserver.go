@@ -58,8 +58,8 @@ func (t *tail) String() string {
 	return string(t.buf)
 }
 
-// Binary finds moto_server: $FLAGLINE_VENV/bin, then .venv/bin in dir or any
-// parent of it, then PATH.
+// Binary finds moto_server: $FLAGLINE_VENV/bin, then .venv/bin in dir or
+// any parent of it, then in the working directory or any parent, then PATH.
 func Binary(dir string) (string, error) {
 	if venv := os.Getenv("FLAGLINE_VENV"); venv != "" {
 		p := filepath.Join(venv, "bin", "moto_server")
@@ -67,17 +67,23 @@ func Binary(dir string) (string, error) {
 			return p, nil
 		}
 	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
+	starts := []string{dir}
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
 	}
-	for d := dir; ; d = filepath.Dir(d) {
-		p := filepath.Join(d, ".venv", "bin", "moto_server")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
+	for _, start := range starts {
+		abs, err := filepath.Abs(start)
+		if err != nil {
+			continue
 		}
-		if filepath.Dir(d) == d {
-			break
+		for d := abs; ; d = filepath.Dir(d) {
+			p := filepath.Join(d, ".venv", "bin", "moto_server")
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
 		}
 	}
 	if p, err := exec.LookPath("moto_server"); err == nil {
@@ -89,9 +95,17 @@ func Binary(dir string) (string, error) {
 // Start runs moto_server on a free loopback port and waits until it answers.
 // Its output goes to logw (may be nil).
 func Start(ctx context.Context, binary string, logw io.Writer) (*Server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	return StartOn(ctx, binary, 0, logw)
+}
+
+// StartOn is Start on a given loopback port; 0 picks a free one.
+func StartOn(ctx context.Context, binary string, port int, logw io.Writer) (*Server, error) {
+	if port == 0 {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		port = p
 	}
 	// Run moto's application through server.py (DynamoDB requests one at a
 	// time, so conditional writes are atomic) with the Python beside the

@@ -1,0 +1,232 @@
+//go:build browser
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flagline/flagline/shared/inbox"
+)
+
+// TestDevAsAUserWould starts `flagline dev` as a developer does, pastes the
+// send command it prints, finds the alert in the inbox (JSON and, in
+// headless Chromium, the page), then stops it with Ctrl-C and checks that
+// nothing it started is left: no process, no port.
+func TestDevAsAUserWould(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "flagline")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	dev := exec.Command(bin, "dev", "--addr", addr)
+	dev.Dir = filepath.Join("..", "..")
+	dev.Env = append(os.Environ(), "FLAGLINE_WEBHOOK_SECRETS=")
+	dev.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := dev.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	dev.Stderr = &stderr
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pgid := dev.Process.Pid
+	stopped := false
+	defer func() {
+		if !stopped {
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			dev.Wait()
+		}
+	}()
+
+	// Read what dev prints until it is ready, keeping the send command.
+	lines := make(chan string, 256)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var sendLine, motoURL string
+	ready := time.After(90 * time.Second)
+	for sendLine == "" || motoURL == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("flagline dev exited:\n%s", stderr.String())
+			}
+			if strings.Contains(l, "flagline send") {
+				sendLine = strings.TrimSpace(l)
+			}
+			if m := regexp.MustCompile(`moto_server \(local AWS\): (\S+)`).FindStringSubmatch(l); m != nil {
+				motoURL = m[1]
+			}
+		case <-ready:
+			t.Fatalf("flagline dev printed no send command:\n%s", stderr.String())
+		}
+	}
+	go func() {
+		for range lines { // keep draining: alert lines go to stdout too
+		}
+	}()
+
+	// Paste the printed command, with the freshly built binary standing in
+	// for `go run ./cmd/flagline`.
+	m := regexp.MustCompile(`^FLAGLINE_SECRET='([^']+)' go run ./cmd/flagline (send .*)$`).FindStringSubmatch(sendLine)
+	if m == nil {
+		t.Fatalf("unexpected send command %q", sendLine)
+	}
+	args, err := splitShell(m[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := exec.Command(bin, args...)
+	send.Env = append(os.Environ(), "FLAGLINE_SECRET="+m[1])
+	out, err := send.CombinedOutput()
+	if err != nil {
+		t.Fatalf("flagline send: %v\n%s", err, out)
+	}
+	sentAt := time.Now()
+	var receipt struct {
+		CaseID string `json:"case_id"`
+	}
+	if err := json.Unmarshal(out[strings.IndexByte(string(out), '{'):], &receipt); err != nil {
+		t.Fatalf("send printed %s", out)
+	}
+
+	// The alert reaches the inbox within 2 seconds.
+	base := "http://" + addr
+	var alert inbox.Alert
+	for alert.AlertID == "" {
+		if time.Since(sentAt) > 2*time.Second {
+			t.Fatalf("no alert in the inbox 2 s after the report was accepted")
+		}
+		alert = findAlert(t, base+inbox.JSONPath, receipt.CaseID)
+		if alert.AlertID == "" {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	t.Logf("alert %s for %s in the inbox %s after the 202", alert.AlertID, alert.ContactPoint, time.Since(sentAt).Round(time.Millisecond))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := inbox.BrowserSees(ctx, base+inbox.PagePath, alert.Subject, alert.SMS); err != nil {
+		t.Fatalf("the inbox page in Chromium: %v", err)
+	}
+
+	// Ctrl-C: everything stops.
+	syscall.Kill(-pgid, syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- dev.Wait() }()
+	select {
+	case err := <-done:
+		stopped = true
+		if err != nil {
+			t.Errorf("flagline dev exited with %v after Ctrl-C:\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("flagline dev did not stop within 20 s of Ctrl-C")
+	}
+	if left := groupMembers(pgid); len(left) > 0 {
+		t.Errorf("processes left behind: %v", left)
+	}
+	for _, a := range []string{addr, strings.TrimPrefix(motoURL, "http://")} {
+		if c, err := net.DialTimeout("tcp", a, 500*time.Millisecond); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after Ctrl-C", a)
+		}
+	}
+}
+
+func findAlert(t *testing.T, url, caseID string) inbox.Alert {
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var alerts []inbox.Alert
+	body, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(body, &alerts); err != nil {
+		t.Fatalf("inbox.json: %v: %s", err, body)
+	}
+	for _, a := range alerts {
+		if a.CaseID == caseID {
+			return a
+		}
+	}
+	return inbox.Alert{}
+}
+
+// groupMembers lists the processes still in process group pgid.
+func groupMembers(pgid int) []string {
+	var left []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the command (which may contain spaces) in ")".
+		rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
+		f := strings.Fields(rest)
+		if len(f) > 2 && f[2] == fmt.Sprint(pgid) && f[0] != "Z" {
+			cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			left = append(left, e.Name()+": "+strings.ReplaceAll(string(cmd), "\x00", " "))
+		}
+	}
+	return left
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// splitShell splits a command line with single-quoted words, as a shell would.
+func splitShell(s string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	inQuote, inWord := false, false
+	for _, r := range s {
+		switch {
+		case r == '\'':
+			inQuote, inWord = !inQuote, true
+		case r == ' ' && !inQuote:
+			if inWord {
+				out = append(out, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if inQuote {
+		return nil, fmt.Errorf("unbalanced quote in %q", s)
+	}
+	if inWord {
+		out = append(out, cur.String())
+	}
+	return out, nil
+}
