@@ -18,7 +18,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -37,28 +36,10 @@ import (
 
 var moto *motoserver.Server
 
-func TestMain(m *testing.M) {
-	bin, err := motoserver.Binary(".")
-	if err == nil {
-		moto, err = motoserver.Start(context.Background(), bin, nil)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	moto.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(motoserver.Main(m, &moto)) }
 
 func awsConfig(apiOptions ...func(*middleware.Stack) error) aws.Config {
-	return aws.Config{
-		Region:           motoserver.Region,
-		BaseEndpoint:     aws.String(moto.URL),
-		Credentials:      credentials.NewStaticCredentialsProvider("testing", "testing", ""),
-		APIOptions:       apiOptions,
-		RetryMaxAttempts: 1,
-	}
+	return moto.Config(apiOptions...)
 }
 
 // counter counts UpdateItem calls per case key.

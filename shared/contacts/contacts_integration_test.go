@@ -29,21 +29,7 @@ import (
 
 var moto *motoserver.Server
 
-func TestMain(m *testing.M) {
-	bin, err := motoserver.Binary(".")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	moto, err = motoserver.Start(context.Background(), bin, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	moto.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(motoserver.Main(m, &moto)) }
 
 var creds = credentials.NewStaticCredentialsProvider("testing", "testing", "")
 

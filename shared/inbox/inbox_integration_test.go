@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,22 +28,7 @@ var update = flag.Bool("update", false, "rewrite testdata/moto-envelope.json fro
 
 var moto *motoserver.Server
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	bin, err := motoserver.Binary(".")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	moto, err = motoserver.Start(context.Background(), bin, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	moto.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(motoserver.Main(m, &moto)) }
 
 // TestMotoDelivery publishes an alert as the alert function does to a topic
 // with two contact points' inbox queues, as `flagline dev` subscribes them,

@@ -28,21 +28,7 @@ import (
 
 var moto *motoserver.Server
 
-func TestMain(m *testing.M) {
-	bin, err := motoserver.Binary(".")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	moto, err = motoserver.Start(context.Background(), bin, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	moto.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(motoserver.Main(m, &moto)) }
 
 // calls counts DynamoDB requests sent on the wire, per operation.
 type calls struct {
@@ -114,13 +100,7 @@ func newEnv(t *testing.T, apiOptions ...func(*middleware.Stack) error) *env {
 }
 
 func client(apiOptions []func(*middleware.Stack) error) *dynamodb.Client {
-	return dynamodb.New(dynamodb.Options{
-		Region:           motoserver.Region,
-		BaseEndpoint:     aws.String(moto.URL),
-		Credentials:      credentials.NewStaticCredentialsProvider("testing", "testing", ""),
-		APIOptions:       apiOptions,
-		RetryMaxAttempts: 1,
-	})
+	return dynamodb.NewFromConfig(moto.Config(apiOptions...))
 }
 
 func (e *env) items(t *testing.T) []map[string]types.AttributeValue {

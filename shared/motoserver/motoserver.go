@@ -18,6 +18,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go/middleware"
 )
 
 //go:embed server.py
@@ -202,4 +206,33 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Main runs a test binary's tests against a moto_server of their own:
+// call it from TestMain as os.Exit(motoserver.Main(m, &moto)). It starts
+// the server, stores it in *srv, runs the tests and stops the server.
+func Main(m interface{ Run() int }, srv **Server) int {
+	bin, err := Binary(".")
+	if err == nil {
+		*srv, err = Start(context.Background(), bin, nil)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer (*srv).Stop()
+	return m.Run()
+}
+
+// Config is an AWS SDK configuration for this server: its endpoint, the
+// local region, dummy credentials, one attempt per call (tests see every
+// failure) and the given API options (call counters, injected faults).
+func (s *Server) Config(apiOptions ...func(*middleware.Stack) error) aws.Config {
+	return aws.Config{
+		Region:           Region,
+		BaseEndpoint:     aws.String(s.URL),
+		Credentials:      credentials.NewStaticCredentialsProvider("testing", "testing", ""),
+		APIOptions:       apiOptions,
+		RetryMaxAttempts: 1,
+	}
 }
