@@ -149,14 +149,16 @@ func Parse(raw string) (URL, error) {
 	if len(b) > MaxLen {
 		return fail(errTooLongOut)
 	}
-	id := caseID(b)
-	canonical := string(b)
+	// One string holds the canonical form followed by its case id.
+	end := len(b)
+	out := string(appendCaseID(b, b))
+	canonical := out[:end]
 	host := canonical[hostStart : hostStart+len(h.name)]
 	return URL{
 		Canonical: canonical,
 		Host:      host,
 		Platform:  platformName(hostResult{name: host, ip: h.ip}),
-		CaseID:    id,
+		CaseID:    out[end:],
 	}, nil
 }
 
@@ -233,12 +235,16 @@ var caseEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPa
 // CaseID is a short stable hash of a canonical URL: lower-case base32 (no
 // padding) of the first 10 bytes of SHA-256 → 16 characters.
 func CaseID(canonical string) string {
-	return caseID([]byte(canonical))
+	var buf [caseIDLen]byte
+	return string(appendCaseID(buf[:0], []byte(canonical)))
 }
 
-func caseID(b []byte) string {
-	sum := sha256.Sum256(b)
-	var out [16]byte
+const caseIDLen = 16
+
+// appendCaseID appends the case id of canonical to dst.
+func appendCaseID(dst, canonical []byte) []byte {
+	sum := sha256.Sum256(canonical)
+	var out [caseIDLen]byte
 	caseEncoding.Encode(out[:], sum[:10])
-	return string(out[:])
+	return append(dst, out[:]...)
 }

@@ -1,6 +1,7 @@
 package canon
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"unicode/utf8"
@@ -111,7 +112,7 @@ func canonHost(h string, bracketed bool) (hostResult, *Error) {
 			return hostResult{}, errBadHost
 		}
 	}
-	if a, err := netip.ParseAddr(h); err == nil {
+	if a, err := parseAddr(h); err == nil {
 		if !a.Is4() {
 			return hostResult{}, errBadHost
 		}
@@ -126,6 +127,23 @@ func canonHost(h string, bracketed bool) (hostResult, *Error) {
 	h = foldHost(h)
 	r := hostResult{name: h, pf: hostPlatforms[h]}
 	return r, nil
+}
+
+// errNotAddr is parseAddr's error for a host that is not an address.
+var errNotAddr = errors.New("not an IP address")
+
+// parseAddr is netip.ParseAddr without the cost of its error (two
+// allocations) for a name that cannot be an address: one with a letter, say,
+// and no ':'. netip.ParseAddr parses as IPv4 only digits and dots.
+func parseAddr(h string) (netip.Addr, error) {
+	if strings.IndexByte(h, ':') < 0 {
+		for i := 0; i < len(h); i++ {
+			if c := h[i]; c != '.' && (c < '0' || c > '9') {
+				return netip.Addr{}, errNotAddr
+			}
+		}
+	}
+	return netip.ParseAddr(h)
 }
 
 // foldHost applies the platform aliases and drops "www." prefixes. A leading
@@ -256,8 +274,28 @@ func platformName(h hostResult) string {
 	if h.ip {
 		return h.name
 	}
-	if p, err := publicsuffix.EffectiveTLDPlusOne(h.name); err == nil {
+	if p, ok := platformNames[h.name]; ok {
 		return p
 	}
-	return h.name
+	return registrableDomain(h.name)
 }
+
+func registrableDomain(host string) string {
+	if p, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+		return p
+	}
+	return host
+}
+
+// platformNames holds registrableDomain of the hosts with platform rules,
+// worked out once: publicsuffix allocates on every call.
+var platformNames = func() map[string]string {
+	m := make(map[string]string)
+	for _, h := range hostAliases {
+		m[h] = registrableDomain(h)
+	}
+	for h := range hostPlatforms {
+		m[h] = registrableDomain(h)
+	}
+	return m
+}()

@@ -50,14 +50,15 @@ type Handler struct {
 
 // Handle answers one API Gateway HTTP API request.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	log := h.Log.With("request_id", req.RequestContext.RequestID)
 	resp, attrs := h.handle(ctx, req)
 	attrs = append(attrs, slog.Int("status", resp.StatusCode))
 	level := slog.LevelInfo
 	if resp.StatusCode >= 500 {
 		level = slog.LevelError
 	}
-	log.LogAttrs(ctx, level, "report delivery", attrs...)
+	// attrs[0] is the request id: the same line Log.With("request_id", …)
+	// would give, without a logger made for each request.
+	h.Log.LogAttrs(ctx, level, "report delivery", attrs...)
 	return resp, nil
 }
 
@@ -68,7 +69,8 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	received := now()
 	source := req.PathParameters["source"]
-	attrs := []slog.Attr{slog.String("source", source)}
+	attrs := make([]slog.Attr, 0, 8) // room for every attribute of a stored report
+	attrs = append(attrs, slog.String("request_id", req.RequestContext.RequestID), slog.String("source", source))
 
 	if req.RequestContext.HTTP.Method != "" && req.RequestContext.HTTP.Method != "POST" {
 		return httpapi.Fail(405, httpapi.Error{Code: "method_not_allowed", Message: "reports are sent with POST"}), attrs
@@ -135,24 +137,27 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 // readBody returns the raw body bytes, refusing an oversized one before
 // decoding anything.
 func readBody(req events.APIGatewayV2HTTPRequest) ([]byte, events.APIGatewayV2HTTPResponse, bool) {
-	tooLarge := httpapi.Fail(413, httpapi.Error{Code: "payload_too_large", Message: fmt.Sprintf("a report body may be at most %d bytes", MaxBody)})
 	if !req.IsBase64Encoded {
 		if len(req.Body) > MaxBody {
-			return nil, tooLarge, false
+			return nil, tooLarge(), false
 		}
 		return []byte(req.Body), events.APIGatewayV2HTTPResponse{}, true
 	}
 	if base64.StdEncoding.DecodedLen(len(req.Body)) > MaxBody+2 {
-		return nil, tooLarge, false
+		return nil, tooLarge(), false
 	}
 	body, err := base64.StdEncoding.DecodeString(req.Body)
 	if err != nil {
 		return nil, httpapi.Fail(400, httpapi.Error{Code: "invalid_body", Message: "the body could not be read"}), false
 	}
 	if len(body) > MaxBody {
-		return nil, tooLarge, false
+		return nil, tooLarge(), false
 	}
 	return body, events.APIGatewayV2HTTPResponse{}, true
+}
+
+func tooLarge() events.APIGatewayV2HTTPResponse {
+	return httpapi.Fail(413, httpapi.Error{Code: "payload_too_large", Message: fmt.Sprintf("a report body may be at most %d bytes", MaxBody)})
 }
 
 // isJSON accepts application/json with optional parameters (charset=utf-8).

@@ -140,16 +140,86 @@ func Decode(body []byte, now time.Time) (*Report, error) {
 	if !utf8.Valid(body) {
 		return nil, fmt.Errorf("%w: the body is not valid UTF-8", ErrSyntax)
 	}
+	if d := decodePlain(body); d != nil {
+		return d.validate(now)
+	}
+	b, err := decodeStrict(body)
+	if err != nil {
+		return nil, err
+	}
+	return Validate(b, now)
+}
+
+// decodeStrict decodes body as one JSON object with no unknown field.
+func decodeStrict(body []byte) (Body, error) {
 	var b Body
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
-		return nil, decodeError(body, err)
+		return Body{}, decodeError(body, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: unexpected data after the object", ErrSyntax)
+		return Body{}, fmt.Errorf("%w: unexpected data after the object", ErrSyntax)
 	}
-	return Validate(b, now)
+	return b, nil
+}
+
+// decoded is a Report with room for what its Body points to, so that a
+// typical report is decoded and validated with one allocation of its own
+// (encoding/json still allocates each string it decodes).
+type decoded struct {
+	Report
+	notifier  Notifier
+	evidence  Evidence
+	goodFaith bool
+	countries [4]string // Body.Countries, when there are at most 4
+	canon     [4]string // Report.Countries, likewise
+}
+
+// decodePlain decodes a plain body, the kind every well-behaved sender sends:
+// one JSON object whose keys (and those of notifier and evidence) are exactly
+// field names, each at most once. It returns nil for anything else, and for
+// anything json.Unmarshal refuses; Decode then uses decodeStrict (a Decoder
+// with DisallowUnknownFields), so that every refusal and its message come from
+// that one path.
+//
+// For a plain body the outcome is the same: json.Unmarshal and a Decoder
+// fill a struct the same way, DisallowUnknownFields has nothing to refuse,
+// and there is nothing after the object but white space.
+func decodePlain(body []byte) *decoded {
+	seen, ok := scanPlain(body)
+	if !ok {
+		return nil
+	}
+	d := new(decoded)
+	b := &d.Body
+	// Point b at d's own storage where the body has the field; json.Unmarshal
+	// fills what a pointer or slice already points to. A field that is
+	// absent stays nil; one that is null is set to nil, as before.
+	if seen&(1<<fieldNotifier) != 0 {
+		b.Notifier = &d.notifier
+	}
+	if seen&(1<<fieldEvidence) != 0 {
+		b.Evidence = &d.evidence
+	}
+	if seen&(1<<fieldGoodFaith) != 0 {
+		b.GoodFaith = &d.goodFaith
+	}
+	if seen&(1<<fieldCountries) != 0 {
+		b.Countries = d.countries[:0]
+	}
+	if json.Unmarshal(body, b) != nil {
+		return nil
+	}
+	return d
+}
+
+// validate validates a decodePlain result in place.
+func (d *decoded) validate(now time.Time) (*Report, error) {
+	if err := d.Report.validate(now, d.canon[:0]); err != nil {
+		return nil, err
+	}
+	return &d.Report, nil
 }
 
 func decodeError(body []byte, err error) error {
@@ -166,6 +236,9 @@ func decodeError(body []byte, err error) error {
 		}}}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := unknownFieldPath(body, strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
+		if field == "" || strings.HasSuffix(field, ".") {
+			field += `""` // an empty key: name it so the refusal still points somewhere
+		}
 		return &InvalidError{Fields: []FieldError{{
 			Field: field, Code: "unknown_field",
 			Message: fmt.Sprintf("%s is not a field of a report", field),
@@ -221,9 +294,19 @@ func jsonKind(goKind string) string {
 
 // Validate checks every field of b and derives the rest of the Report.
 func Validate(b Body, now time.Time) (*Report, error) {
+	r := &Report{Body: b}
+	if err := r.validate(now, nil); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// validate checks r.Body and sets the fields derived from it. It appends the
+// normalised countries to cs, which may have room for them.
+func (r *Report) validate(now time.Time, cs []string) error {
 	var errs []FieldError
 	bad := func(field, code, msg string) { errs = append(errs, FieldError{field, code, msg}) }
-	r := &Report{Body: b}
+	b := &r.Body
 
 	if b.URL == "" {
 		bad("url", "required", "url is required")
@@ -269,13 +352,12 @@ func Validate(b Body, now time.Time) (*Report, error) {
 	if len(b.Countries) > MaxCountries {
 		bad("countries", "too_many", fmt.Sprintf("countries may list at most %d codes", MaxCountries))
 	} else if len(b.Countries) > 0 {
-		cs := make([]string, 0, len(b.Countries))
+		if cap(cs) < len(b.Countries) {
+			cs = make([]string, 0, len(b.Countries))
+		}
 		for i, c := range b.Countries {
-			code := strings.ToUpper(c)
-			if code == "EL" { // the EU's own code for Greece
-				code = "GR"
-			}
-			if !memberStates[code] {
+			code, ok := countryCode(c)
+			if !ok {
 				bad(fmt.Sprintf("countries[%d]", i), "invalid_country", "countries must be ISO 3166-1 alpha-2 codes of EU/EEA states, or EU")
 				continue
 			}
@@ -320,9 +402,41 @@ func Validate(b Body, now time.Time) (*Report, error) {
 	}
 
 	if errs != nil {
-		return nil, &InvalidError{Fields: errs}
+		return &InvalidError{Fields: errs}
 	}
-	return r, nil
+	return nil
+}
+
+// countryCode upper-cases c and maps EL, the EU's own code for Greece, to GR.
+// ok says whether the result is a member state code or EU.
+func countryCode(c string) (code string, ok bool) {
+	if len(c) == 2 && c[0] < utf8.RuneSelf && c[1] < utf8.RuneSelf {
+		// The common case, without allocating the upper-cased string.
+		code, ok = countryCodes[string([]byte{upperASCII(c[0]), upperASCII(c[1])})]
+		return code, ok
+	}
+	code = strings.ToUpper(c)
+	if code == "EL" {
+		code = "GR"
+	}
+	return code, memberStates[code]
+}
+
+// countryCodes maps each upper-case two-letter spelling countryCode accepts
+// to the code it stands for.
+var countryCodes = func() map[string]string {
+	m := map[string]string{"EL": "GR"}
+	for code := range memberStates {
+		m[code] = code
+	}
+	return m
+}()
+
+func upperASCII(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
 }
 
 func checkText(bad func(field, code, msg string), field, s string, required bool, max int) {
@@ -350,6 +464,9 @@ func hasControl(s string) bool {
 }
 
 func validEmail(s string) bool {
+	if plainAddress(s) {
+		return true
+	}
 	if strings.ContainsAny(s, " <>\"") {
 		return false
 	}
@@ -361,11 +478,46 @@ func validEmail(s string) bool {
 	return at > 0 && strings.Contains(s[at+1:], ".")
 }
 
+// plainAddress reports whether s is an everyday address that net/mail
+// accepts as it is: local@domain where both parts are ASCII dot-atoms
+// (RFC 5322 atext and single inner dots) and the domain has a dot. It allocates
+// nothing; validEmail leaves every other form to net/mail.
+func plainAddress(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at < 0 {
+		return false
+	}
+	local, domain := s[:at], s[at+1:]
+	return dotAtom(local) && dotAtom(domain) && strings.IndexByte(domain, '.') >= 0
+}
+
+// dotAtom reports whether s is a non-empty RFC 5322 dot-atom of ASCII atext.
+func dotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if s[i-1] == '.' {
+				return false
+			}
+		case c < '!' || c > '~':
+			return false
+		case strings.IndexByte(`()<>[]:;@\,"`, c) >= 0: // RFC 5322 specials
+			return false
+		}
+	}
+	return true
+}
+
 func validLanguage(s string) bool {
 	if len(s) > MaxLanguage {
 		return false
 	}
-	for i, part := range strings.Split(s, "-") {
+	for i, rest := 0, s; ; i++ {
+		part, tail, more := strings.Cut(rest, "-")
 		if len(part) == 0 || len(part) > 8 || (i == 0 && (len(part) < 2 || len(part) > 3)) {
 			return false
 		}
@@ -375,8 +527,11 @@ func validLanguage(s string) bool {
 				return false
 			}
 		}
+		if !more {
+			return true
+		}
+		rest = tail
 	}
-	return true
 }
 
 func isHex(s string, n int) bool {

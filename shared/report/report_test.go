@@ -124,3 +124,11 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestEmptyKeyIsNamed(t *testing.T) {
+	_, err := report.Decode([]byte(`{"":[]}`), now)
+	var inv *report.InvalidError
+	if !errors.As(err, &inv) || len(inv.Fields) != 1 || inv.Fields[0].Field == "" || inv.Fields[0].Code != "unknown_field" {
+		t.Fatalf("Decode({\"\":[]}) = %v, want an unknown_field error naming the empty key", err)
+	}
+}

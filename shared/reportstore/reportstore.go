@@ -86,11 +86,31 @@ type Receipt struct {
 // Key returns the partition key of a report item.
 func Key(source, deliveryID string) string { return "REPORT#" + source + "#" + deliveryID }
 
+func appendKey(dst []byte, source, deliveryID string) []byte {
+	dst = append(dst, "REPORT#"...)
+	dst = append(dst, source...)
+	dst = append(dst, '#')
+	return append(dst, deliveryID...)
+}
+
 // ReportID is a stable public id for a delivery: the same source and delivery
 // id always give the same report id.
 func ReportID(source, deliveryID string) string {
-	sum := sha256.Sum256([]byte(source + "\x00" + deliveryID))
-	return "rep_" + b32.EncodeToString(sum[:10])
+	var buf [reportIDLen]byte
+	return string(appendReportID(buf[:0], source, deliveryID))
+}
+
+// reportIDLen is the length of a report id: "rep_" and 16 base32 characters.
+const reportIDLen = 4 + 16
+
+// appendReportID appends "rep_" and the base32 of the first 10 bytes of
+// SHA-256("<source>\x00<delivery id>").
+func appendReportID(dst []byte, source, deliveryID string) []byte {
+	var in [256]byte
+	sum := sha256.Sum256(append(append(append(in[:0], source...), 0), deliveryID...))
+	var out [16]byte
+	b32.Encode(out[:], sum[:10])
+	return append(append(dst, "rep_"...), out[:]...)
 }
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -139,15 +159,58 @@ func duplicate(old map[string]types.AttributeValue, sum [sha256.Size]byte) (Rece
 	}, nil
 }
 
-// Item builds the report item. All string attributes share one allocation:
-// this runs once per report on the intake's hot path.
+// itemValues holds every attribute value of one item, so that they take one
+// allocation: Item runs once per report on the intake's hot path.
+type itemValues struct {
+	s         [itemStrings]types.AttributeValueMemberS
+	countries types.AttributeValueMemberSS
+	goodFaith types.AttributeValueMemberBOOL
+	expiresAt types.AttributeValueMemberN
+}
+
+// itemStrings is the number of string attributes Item may set.
+const itemStrings = 21
+
+// Item builds the report item. The attribute values share one allocation and
+// the strings Item derives (key, ids, hashes, times) share another.
 func (s *Store) Item(d Delivery, r *report.Report, bodySum [sha256.Size]byte) map[string]types.AttributeValue {
 	retention := s.Retention
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
 	b := &r.Body
-	strs := make([]types.AttributeValueMemberS, 0, 24)
+
+	// The derived strings, written one after the other into one buffer and
+	// then cut out of one string.
+	var buf [512]byte
+	derived := buf[:0]
+	var ends [7]int
+	derived = appendKey(derived, d.Source, d.ID)
+	ends[0] = len(derived)
+	derived = appendReportID(derived, d.Source, d.ID)
+	ends[1] = len(derived)
+	derived = appendNotifierHash(derived, b.Notifier.Email)
+	ends[2] = len(derived)
+	if !r.ObservedAt.IsZero() {
+		derived = r.ObservedAt.AppendFormat(derived, time.RFC3339)
+	}
+	ends[3] = len(derived)
+	derived = hex.AppendEncode(derived, bodySum[:])
+	ends[4] = len(derived)
+	derived = d.ReceivedAt.UTC().AppendFormat(derived, time.RFC3339Nano)
+	ends[5] = len(derived)
+	derived = strconv.AppendInt(derived, d.ReceivedAt.Add(retention).Unix(), 10)
+	ends[6] = len(derived)
+	all := string(derived)
+	part := func(i int) string {
+		if i == 0 {
+			return all[:ends[0]]
+		}
+		return all[ends[i-1]:ends[i]]
+	}
+
+	v := new(itemValues)
+	strs := v.s[:0]
 	item := make(map[string]types.AttributeValue, 24)
 	put := func(name, value string) {
 		if value == "" {
@@ -156,10 +219,10 @@ func (s *Store) Item(d Delivery, r *report.Report, bodySum [sha256.Size]byte) ma
 		strs = append(strs, types.AttributeValueMemberS{Value: value})
 		item[name] = &strs[len(strs)-1]
 	}
-	put(AttrPK, Key(d.Source, d.ID))
+	put(AttrPK, part(0))
 	put(AttrSK, SortKey)
 	put(AttrType, TypeReport)
-	put("report_id", ReportID(d.Source, d.ID))
+	put("report_id", part(1))
 	put("source", d.Source)
 	put("delivery_id", d.ID)
 	put("case_id", r.Link.CaseID)
@@ -170,22 +233,23 @@ func (s *Store) Item(d Delivery, r *report.Report, bodySum [sha256.Size]byte) ma
 	put("explanation", b.Explanation)
 	put("notifier_name", b.Notifier.Name)
 	put("notifier_email", b.Notifier.Email)
-	put("notifier_hash", NotifierHash(b.Notifier.Email))
+	put("notifier_hash", part(2))
 	put("language", b.Language)
-	if !r.ObservedAt.IsZero() {
-		put("observed_at", r.ObservedAt.Format(time.RFC3339))
-	}
+	put("observed_at", part(3)) // empty, so left out, when not given
 	if e := b.Evidence; e != nil {
 		put("evidence_sha256", e.SHA256)
 		put("evidence_archive_url", e.ArchiveURL)
 	}
-	put("body_sha256", hex.EncodeToString(bodySum[:]))
-	put("received_at", d.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	put("body_sha256", part(4))
+	put("received_at", part(5))
 	if len(r.Countries) > 0 {
-		item["countries"] = &types.AttributeValueMemberSS{Value: r.Countries}
+		v.countries.Value = r.Countries
+		item["countries"] = &v.countries
 	}
-	item["good_faith"] = &types.AttributeValueMemberBOOL{Value: true}
-	item["expires_at"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(d.ReceivedAt.Add(retention).Unix(), 10)}
+	v.goodFaith.Value = true
+	item["good_faith"] = &v.goodFaith
+	v.expiresAt.Value = part(6)
+	item["expires_at"] = &v.expiresAt
 	return item
 }
 
@@ -193,15 +257,36 @@ func (s *Store) Item(d Delivery, r *report.Report, bodySum [sha256.Size]byte) ma
 // notifiers without holding personal data: a truncated SHA-256 of the
 // lower-cased address.
 func NotifierHash(email string) string {
+	var buf [16]byte
+	return string(appendNotifierHash(buf[:0], email))
+}
+
+func appendNotifierHash(dst []byte, email string) []byte {
+	if len(email) > 256 {
+		return appendLongNotifierHash(dst, email)
+	}
+	var buf [256]byte // validation refuses emails over report.MaxEmail (254) bytes
+	sum := lowerSum(buf[:], email)
+	return hex.AppendEncode(dst, sum[:])
+}
+
+func appendLongNotifierHash(dst []byte, email string) []byte {
 	var buf [MaxEmailBytes]byte
-	n := copy(buf[:], email)
+	sum := lowerSum(buf[:], email)
+	return hex.AppendEncode(dst, sum[:])
+}
+
+// lowerSum returns the first 8 bytes of the SHA-256 of as much of email,
+// ASCII lower-cased, as fits in buf.
+func lowerSum(buf []byte, email string) [8]byte {
+	n := copy(buf, email)
 	for i := range n {
 		if c := buf[i]; c >= 'A' && c <= 'Z' {
 			buf[i] = c + 'a' - 'A'
 		}
 	}
 	sum := sha256.Sum256(buf[:n])
-	return hex.EncodeToString(sum[:8])
+	return [8]byte(sum[:8])
 }
 
 // MaxEmailBytes bounds what NotifierHash reads; longer input is refused by validation.
