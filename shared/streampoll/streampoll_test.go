@@ -46,7 +46,9 @@ func (f *fakeStream) GetRecords(_ context.Context, in *dynamodbstreams.GetRecord
 	return &dynamodbstreams.GetRecordsOutput{Records: out}, nil
 }
 
-func onlyReports(r events.DynamoDBEventRecord) bool { return r.Change.NewImage["type"].String() == "report" }
+func onlyReports(r events.DynamoDBEventRecord) bool {
+	return r.Change.NewImage["type"].String() == "report"
+}
 
 func TestBatchesFiltersAndFailures(t *testing.T) {
 	var seen []string
