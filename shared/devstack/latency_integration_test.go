@@ -6,10 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -19,8 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/flagline/flagline/shared/contacts"
-	"github.com/flagline/flagline/shared/devstack"
 	"github.com/flagline/flagline/shared/sender"
 	"github.com/flagline/flagline/shared/webhook"
 )
@@ -30,26 +25,9 @@ import (
 // Italian contact point's inbox. The figures are logged (they go in notes);
 // the test asserts only that every alert arrives exactly once.
 func TestReportToAlertLatency(t *testing.T) {
-	dir, err := contacts.Parse([]byte(testDirectory))
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := webhook.NewSecret()
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	opts := devstack.Options{
-		Template: filepath.Join("..", "..", "template.yaml"),
-		Addr:     "127.0.0.1:0",
-		Env:      map[string]string{webhook.EnvSecrets: fmt.Sprintf(`{"form":[%q]}`, secret)},
-		Contacts: dir,
-		Log:      log,
-	}
-	opts.Functions(log)
-	s, err := devstack.Start(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	c, err := sender.New(s.URL, "form", must(webhook.ParseSecret(secret)))
+	p := startPipeline(t, 0)
+	s := p.stack
+	c, err := sender.New(s.URL, "form", must(webhook.ParseSecret(p.secret)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,10 @@ type pipeline struct {
 	secret string
 }
 
-func startPipeline(t *testing.T, apiOptions ...func(*middleware.Stack) error) *pipeline {
+// startPipeline runs the template with the test directory. pollEvery 0
+// polls the streams as flagline dev does; tests that poll themselves pass
+// a long interval.
+func startPipeline(t *testing.T, pollEvery time.Duration, apiOptions ...func(*middleware.Stack) error) *pipeline {
 	t.Helper()
 	dir, err := contacts.Parse([]byte(testDirectory))
 	if err != nil {
@@ -71,7 +74,7 @@ func startPipeline(t *testing.T, apiOptions ...func(*middleware.Stack) error) *p
 		Addr:               "127.0.0.1:0",
 		Env:                map[string]string{webhook.EnvSecrets: fmt.Sprintf(`{"form":[%q]}`, secret)},
 		Contacts:           dir,
-		PollInterval:       time.Hour, // the test polls itself
+		PollInterval:       pollEvery,
 		FunctionAPIOptions: apiOptions,
 		Log:                log,
 	}
@@ -254,7 +257,7 @@ func flakySNS(percent int, failures *atomic.Int64) func(*middleware.Stack) error
 
 func TestThousandReportsAlertEachContactPointOncePerLevel(t *testing.T) {
 	var failures atomic.Int64
-	p := startPipeline(t, flakySNS(30, &failures))
+	p := startPipeline(t, time.Hour, flakySNS(30, &failures))
 	p.send(t, 1000, thousandReports)
 	p.settle(t)
 
@@ -413,7 +416,7 @@ func TestPermanentPublishFailureGoesToOnFailureQueue(t *testing.T) {
 				return next.HandleInitialize(ctx, in)
 			}), middleware.After)
 	}
-	p := startPipeline(t, denied)
+	p := startPipeline(t, time.Hour, denied)
 	p.send(t, 1, thousandReports)
 	p.settle(t)
 

@@ -208,9 +208,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Main runs a test binary's tests against a moto_server of their own:
-// call it from TestMain as os.Exit(motoserver.Main(m, &moto)). It starts
-// the server, stores it in *srv, runs the tests and stops the server.
+// Main runs a test binary's tests against a moto_server of their own; a
+// TestMain exits with what it returns. It starts the server, stores it in
+// *srv, runs the tests and stops the server.
 func Main(m interface{ Run() int }, srv **Server) int {
 	bin, err := Binary(".")
 	if err == nil {
