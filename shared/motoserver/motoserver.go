@@ -15,13 +15,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/flagline/flagline/shared/tailbuf"
 )
 
 //go:embed server.py
@@ -37,29 +38,7 @@ type Server struct {
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the process has exited
 	exitErr error
-	output  *tail
-}
-
-// tail keeps the last bytes written to it, for error messages.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 4096 {
-		t.buf = t.buf[len(t.buf)-4096:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
+	output  *tailbuf.Buffer
 }
 
 // Binary finds moto_server: $FLAGLINE_VENV/bin, then .venv/bin in dir or
@@ -119,7 +98,7 @@ func StartOn(ctx context.Context, binary string, port int, logw io.Writer) (*Ser
 		python = "python3"
 	}
 	cmd := exec.Command(python, "-c", serverPy, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	out := &tail{}
+	out := tailbuf.New(4096)
 	w := io.Writer(out)
 	if logw != nil {
 		w = io.MultiWriter(out, logw)

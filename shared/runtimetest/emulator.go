@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flagline/flagline/shared/tailbuf"
 	"io"
 	"maps"
 	"net"
@@ -41,7 +42,7 @@ type Emulator struct {
 	cmd      *exec.Cmd
 	done     chan struct{}
 	waitErr  error
-	out      *tail
+	out      *tailbuf.Buffer
 	client   *http.Client
 	stopOnce sync.Once
 }
@@ -134,7 +135,7 @@ func startOnce(rie, bootstrap string, env map[string]string) (*Emulator, error) 
 		URL:    "http://" + invokeAddr + InvokePath,
 		cmd:    cmd,
 		done:   make(chan struct{}),
-		out:    &tail{},
+		out:    tailbuf.New(tailBytes),
 		client: &http.Client{},
 	}
 	cmd.Stdout, cmd.Stderr = e.out, e.out
@@ -153,7 +154,7 @@ func startOnce(rie, bootstrap string, env map[string]string) (*Emulator, error) 
 	}()
 	if err := e.waitReady(invokeAddr, 15*time.Second); err != nil {
 		e.Stop()
-		return nil, fmt.Errorf("%s: %w\n%s", e.Name, err, e.out.last(errorTail))
+		return nil, fmt.Errorf("%s: %w\n%s", e.Name, err, e.out.Last(errorTail))
 	}
 	return e, nil
 }
@@ -192,7 +193,7 @@ func (e *Emulator) Invoke(ctx context.Context, payload []byte) (response []byte,
 	defer e.mu.Unlock()
 	select {
 	case <-e.done:
-		return nil, "", fmt.Errorf("%s: aws-lambda-rie has exited: %v\n%s", e.Name, e.waitErr, e.out.last(errorTail))
+		return nil, "", fmt.Errorf("%s: aws-lambda-rie has exited: %v\n%s", e.Name, e.waitErr, e.out.Last(errorTail))
 	default:
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(payload))
@@ -210,7 +211,7 @@ func (e *Emulator) Invoke(ctx context.Context, payload []byte) (response []byte,
 		return nil, "", fmt.Errorf("%s: read the response: %w", e.Name, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return body, "", fmt.Errorf("%s: the emulator answered %s: %q\n%s", e.Name, resp.Status, body, e.out.last(errorTail))
+		return body, "", fmt.Errorf("%s: the emulator answered %s: %q\n%s", e.Name, resp.Status, body, e.out.Last(errorTail))
 	}
 	return body, errorType(body), nil
 }
@@ -340,28 +341,3 @@ const (
 	tailBytes = 256 << 10
 	errorTail = 4 << 10
 )
-
-// tail keeps the last tailBytes written to it.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - tailBytes; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string { return t.last(tailBytes) }
-
-// last is the last n bytes written, or fewer.
-func (t *tail) last(n int) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.ToValidUTF8(string(t.buf[max(0, len(t.buf)-n):]), "�")
-}
