@@ -7,9 +7,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/flagline/flagline/shared/contacts"
@@ -82,7 +83,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer stack.Close()
 
 	fmt.Fprintf(stdout, "moto_server (local AWS): %s\n", stack.Moto.URL)
-	for _, id := range sortedKeys(stack.Locals.Refs) {
+	for _, id := range slices.Sorted(maps.Keys(stack.Locals.Refs)) {
 		fmt.Fprintf(stdout, "resource %-26s %s\n", id, stack.Locals.Refs[id])
 	}
 	for _, r := range stack.Routes {
@@ -91,7 +92,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, m := range stack.Mappings {
 		fmt.Fprintf(stdout, "stream   %-40s → %s\n", fmt.Sprintf("batches of %d", m.BatchSize), m.Name)
 	}
-	for _, id := range sortedKeys(stack.Inboxes) {
+	for _, id := range slices.Sorted(maps.Keys(stack.Inboxes)) {
 		fmt.Fprintf(stdout, "inbox    %s\n", id)
 	}
 	fmt.Fprintf(stdout, "API: %s\n\n", stack.URL)
@@ -116,13 +117,4 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	<-polled
 	fmt.Fprintln(stderr, "flagline dev: stopping …")
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -15,9 +15,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -293,7 +295,7 @@ func (s *Stack) wire(cfg aws.Config, opts Options, mux *http.ServeMux) error {
 		if err != nil {
 			return err
 		}
-		for _, evName := range sortedKeys(fn.Events) {
+		for _, evName := range slices.Sorted(maps.Keys(fn.Events)) {
 			ev := fn.Events[evName]
 			switch ev.Type {
 			case "HttpApi":
@@ -488,7 +490,7 @@ func (s *Stack) StreamRecords(ctx context.Context) ([]events.DynamoDBEventRecord
 		if err != nil {
 			return nil, err
 		}
-		for _, id := range sortedKeys(shards) {
+		for _, id := range slices.Sorted(maps.Keys(shards)) {
 			out = append(out, shards[id]...)
 		}
 	}

@@ -3,7 +3,6 @@ package devstack
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -150,13 +149,4 @@ func nested(m map[string]any, keys ...string) any {
 		cur = mm[k]
 	}
 	return cur
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -26,8 +26,9 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -225,7 +226,7 @@ func ParseSources(data string) (Sources, error) {
 		return nil, errors.New(`webhook secrets must be a JSON object such as {"demo":["whsec_…"]}`)
 	}
 	out := make(Sources, len(raw))
-	for _, name := range sortedKeys(raw) {
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
 		secrets, err := parseSourceSecrets(name, raw[name])
 		if err != nil {
 			return nil, err
@@ -251,13 +252,4 @@ func parseSourceSecrets(name string, list []string) ([]Secret, error) {
 		secrets = append(secrets, sec)
 	}
 	return secrets, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
