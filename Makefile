@@ -57,7 +57,7 @@ integration: venv
 ## browser: `flagline dev` as a user runs it, and its inbox page in headless
 ## Chromium (chromedp; never linked into a Lambda binary)
 browser: venv chromium
-	$(GO) test -race -count=1 -tags browser ./shared/inbox/ ./cmd/flagline/
+	$(GO) test -race -count=1 -tags browser ./internal/local/inbox/ ./cmd/flagline/
 
 ## chromium: Debian's Chromium for the browser tests, installed when missing
 chromium:
@@ -88,7 +88,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidEmail$$' -fuzztime $(FUZZTIME) ./shared/report/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./shared/webhook/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyMatchesReference$$' -fuzztime $(FUZZTIME) ./shared/webhook/
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./shared/inbox/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/local/inbox/
 
 clean:
 	rm -rf .aws-sam bin bench.out

@@ -17,8 +17,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/flagline/flagline/shared/contacts"
-	"github.com/flagline/flagline/shared/motoserver"
-	"github.com/flagline/flagline/shared/samtemplate"
+	"github.com/flagline/flagline/internal/local/motoserver"
+	"github.com/flagline/flagline/internal/local/samtemplate"
 )
 
 // TestContactsApplyEndToEnd runs "flagline contacts apply" as an operator

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/flagline/flagline/shared/contacts"
-	"github.com/flagline/flagline/shared/devstack"
-	"github.com/flagline/flagline/shared/inbox"
+	"github.com/flagline/flagline/internal/local/devstack"
+	"github.com/flagline/flagline/internal/local/inbox"
 	"github.com/flagline/flagline/shared/webhook"
 )
 

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagline/flagline/shared/inbox"
+	"github.com/flagline/flagline/internal/local/inbox"
 )
 
 // TestDevAsAUserWould starts `flagline dev` as a developer does, pastes the

@@ -22,7 +22,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/flagline/flagline/shared/sender"
+	"github.com/flagline/flagline/internal/sender"
 	"github.com/flagline/flagline/shared/webhook"
 )
 

@@ -27,11 +27,11 @@ import (
 
 	"github.com/flagline/flagline/shared/aggregate"
 	"github.com/flagline/flagline/shared/casestore"
-	"github.com/flagline/flagline/shared/motoserver"
+	"github.com/flagline/flagline/internal/local/motoserver"
 	"github.com/flagline/flagline/shared/report"
 	"github.com/flagline/flagline/shared/reportstore"
-	"github.com/flagline/flagline/shared/samtemplate"
-	"github.com/flagline/flagline/shared/streampoll"
+	"github.com/flagline/flagline/internal/local/samtemplate"
+	"github.com/flagline/flagline/internal/local/streampoll"
 )
 
 var moto *motoserver.Server

@@ -23,8 +23,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/flagline/flagline/shared/contacts"
-	"github.com/flagline/flagline/shared/motoserver"
-	"github.com/flagline/flagline/shared/samtemplate"
+	"github.com/flagline/flagline/internal/local/motoserver"
+	"github.com/flagline/flagline/internal/local/samtemplate"
 )
 
 var moto *motoserver.Server

@@ -20,9 +20,9 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/flagline/flagline/shared/intake"
-	"github.com/flagline/flagline/shared/motoserver"
+	"github.com/flagline/flagline/internal/local/motoserver"
 	"github.com/flagline/flagline/shared/reportstore"
-	"github.com/flagline/flagline/shared/samtemplate"
+	"github.com/flagline/flagline/internal/local/samtemplate"
 	"github.com/flagline/flagline/shared/webhook"
 )
 

@@ -1,0 +1,498 @@
+// Package devstack runs Flagline on one machine, reading template.yaml
+// rather than a second description of it: moto_server as the local AWS; the
+// tables, topics and queues the template declares; every HTTP API route
+// served on a loopback address by the same handler code the Lambda
+// functions run; the stream functions fed by a poller that behaves like
+// Lambda's event source mappings (batch size, filter criteria, batch item
+// failures, retries, on-failure destination); scheduled functions on their
+// schedule; and the contact directory subscribed to the alerts topic with
+// one local inbox queue per contact point.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/flagline/flagline/internal/local/apigw"
+	"github.com/flagline/flagline/shared/contacts"
+	"github.com/flagline/flagline/internal/local/motoserver"
+	"github.com/flagline/flagline/internal/local/samtemplate"
+	"github.com/flagline/flagline/internal/local/streampoll"
+)
+
+// HTTPFactory builds the HTTP handler of one function from the AWS config
+// pointed at moto and the function's environment as the template gives it.
+type HTTPFactory func(cfg aws.Config, env map[string]string) (apigw.Handler, error)
+
+// StreamFactory builds a stream function's handler.
+type StreamFactory func(cfg aws.Config, env map[string]string) (streampoll.Handler, error)
+
+// ScheduleFactory builds a scheduled function's handler.
+type ScheduleFactory func(cfg aws.Config, env map[string]string) (func(ctx context.Context) error, error)
+
+// Options configure Start.
+type Options struct {
+	// Template is the path of template.yaml.
+	Template string
+	// Addr is where the HTTP API is served, e.g. 127.0.0.1:3000.
+	Addr string
+	// Env overrides variables of every function's environment (only those
+	// the function declares, as `sam local invoke --env-vars` does).
+	Env map[string]string
+	// HTTP, Stream and Schedule map a function's logical id to its factory.
+	// A function the template declares with no factory is an error.
+	HTTP     map[string]HTTPFactory
+	Stream   map[string]StreamFactory
+	Schedule map[string]ScheduleFactory
+	// Contacts, when set, is subscribed to AlertsTopic, every endpoint
+	// replaced by a local inbox queue for its contact point.
+	Contacts *contacts.Directory
+	// AlertsTopic is the logical id of the alerts topic (default AlertsTopic).
+	AlertsTopic string
+	// PollInterval is how often streams are polled (default 250ms, as
+	// Lambda polls a shard about four times a second).
+	PollInterval time.Duration
+	// FunctionAPIOptions are added to the functions' AWS clients (tests
+	// inject faults with them).
+	FunctionAPIOptions []func(*middleware.Stack) error
+	// Mux, when set, receives extra routes (the inbox pages).
+	Mux func(*http.ServeMux)
+	Log *slog.Logger
+	// MotoLog receives moto_server's own output; nil discards it.
+	MotoLog io.Writer
+	// MotoPort fixes moto_server's loopback port; 0 picks a free one.
+	MotoPort int
+}
+
+// Stack is a running local Flagline.
+type Stack struct {
+	Moto *motoserver.Server
+	// AWS reaches moto; functions get it with FunctionAPIOptions added.
+	AWS aws.Config
+	// Locals are what the template's references stand for here.
+	Locals samtemplate.Locals
+	// URL is the base URL of the local HTTP API.
+	URL    string
+	Routes []samtemplate.Route
+	// Mappings are the stream event sources, by function.
+	Mappings []*streampoll.Mapping
+	// Inboxes maps a contact point id to its inbox queue URL.
+	Inboxes map[string]string
+	// NotEmulated lists resources the template declares that have no local
+	// stand-in (keys, alarms, log groups, policies).
+	NotEmulated []string
+
+	tpl      *samtemplate.Template
+	pollers  []*streampoll.Poller
+	server   *http.Server
+	listener net.Listener
+	runCtx   context.Context // ends at Close
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	log      *slog.Logger
+}
+
+// Start brings the stack up. Close stops everything it started.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.AlertsTopic == "" {
+		opts.AlertsTopic = "AlertsTopic"
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 250 * time.Millisecond
+	}
+	tpl, err := samtemplate.Load(opts.Template)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := motoserver.Binary(filepath.Dir(opts.Template))
+	if err != nil {
+		return nil, err
+	}
+	listener, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("serve the API on %s: %w", opts.Addr, err)
+	}
+	s := &Stack{tpl: tpl, listener: listener, URL: "http://" + listener.Addr().String(), log: opts.Log, Inboxes: map[string]string{}}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.Moto, err = motoserver.StartOn(ctx, bin, opts.MotoPort, opts.MotoLog); err != nil {
+		return nil, err
+	}
+	s.AWS = aws.Config{
+		Region:       motoserver.Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("testing", "testing", ""),
+		BaseEndpoint: aws.String(s.Moto.URL),
+	}
+	s.Locals = samtemplate.Locals{Refs: map[string]string{}, Attrs: map[string]string{}, Region: motoserver.Region, StackName: "flagline-local"}
+	if err := s.createResources(ctx); err != nil {
+		return nil, err
+	}
+	if opts.Contacts != nil {
+		if err := s.subscribeContacts(ctx, opts.Contacts, opts.AlertsTopic); err != nil {
+			return nil, err
+		}
+	}
+	s.runCtx, s.cancel = context.WithCancel(context.Background())
+	fnCfg := s.AWS.Copy()
+	fnCfg.APIOptions = append(fnCfg.APIOptions, opts.FunctionAPIOptions...)
+	mux := http.NewServeMux()
+	if err := s.wire(fnCfg, opts, mux); err != nil {
+		return nil, err
+	}
+	if opts.Mux != nil {
+		opts.Mux(mux)
+	}
+	for _, p := range s.pollers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			p.Run(s.runCtx, opts.PollInterval, func(err error) { opts.Log.Warn("stream poll", "error", err) })
+		}()
+	}
+	s.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			opts.Log.Error("local API stopped", "error", err)
+		}
+	}()
+	return s, nil
+}
+
+// createResources makes every table, topic and queue the template declares
+// and records what references to them stand for.
+func (s *Stack) createResources(ctx context.Context) error {
+	db := dynamodb.NewFromConfig(s.AWS)
+	topics := sns.NewFromConfig(s.AWS)
+	queues := sqs.NewFromConfig(s.AWS)
+	ids := make([]string, 0, len(s.tpl.Resources))
+	for id := range s.tpl.Resources {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		name := "flagline-" + id
+		switch typ := s.tpl.Resources[id].Type; typ {
+		case "AWS::DynamoDB::Table":
+			spec, err := s.tpl.Table(id)
+			if err != nil {
+				return err
+			}
+			streamARN, err := spec.Create(ctx, db, name)
+			if err != nil {
+				return err
+			}
+			s.Locals.Refs[id] = name
+			s.Locals.Attrs[id+".Arn"] = fmt.Sprintf("arn:aws:dynamodb:%s:123456789012:table/%s", motoserver.Region, name)
+			if streamARN != "" {
+				s.Locals.Attrs[id+".StreamArn"] = streamARN
+			}
+		case "AWS::SNS::Topic":
+			out, err := topics.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(name)})
+			if err != nil {
+				return fmt.Errorf("create topic %s: %w", id, err)
+			}
+			s.Locals.Refs[id] = aws.ToString(out.TopicArn)
+			s.Locals.Attrs[id+".TopicArn"] = aws.ToString(out.TopicArn)
+			s.Locals.Attrs[id+".TopicName"] = name
+		case "AWS::SQS::Queue":
+			url, arn, err := createQueue(ctx, queues, name)
+			if err != nil {
+				return fmt.Errorf("create queue %s: %w", id, err)
+			}
+			s.Locals.Refs[id] = url
+			s.Locals.Attrs[id+".Arn"] = arn
+			s.Locals.Attrs[id+".QueueName"] = name
+			s.Locals.Attrs[id+".QueueUrl"] = url
+		case "AWS::Serverless::Function", "AWS::Serverless::HttpApi":
+			// Served in-process.
+		default:
+			s.NotEmulated = append(s.NotEmulated, id+" ("+typ+")")
+		}
+	}
+	return nil
+}
+
+func createQueue(ctx context.Context, queues *sqs.Client, name string) (url, arn string, err error) {
+	out, err := queues.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	if err != nil {
+		return "", "", err
+	}
+	attrs, err := queues.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return "", "", err
+	}
+	return aws.ToString(out.QueueUrl), attrs.Attributes["QueueArn"], nil
+}
+
+// subscribeContacts gives each contact point an inbox queue and applies the
+// directory to the alerts topic with those queues as its only endpoints, so
+// each inbox receives exactly what the contact point's filter policy lets
+// through.
+func (s *Stack) subscribeContacts(ctx context.Context, dir *contacts.Directory, topicID string) error {
+	topic := s.Locals.Refs[topicID]
+	if topic == "" {
+		return fmt.Errorf("template has no topic %s to subscribe contact points to", topicID)
+	}
+	queues := sqs.NewFromConfig(s.AWS)
+	local := &contacts.Directory{}
+	for _, cp := range dir.ContactPoints {
+		url, arn, err := createQueue(ctx, queues, "flagline-inbox-"+cp.ID)
+		if err != nil {
+			return fmt.Errorf("inbox queue for %s: %w", cp.ID, err)
+		}
+		s.Inboxes[cp.ID] = url
+		cp.Endpoints = []contacts.Endpoint{{Protocol: contacts.SQS, Address: arn}}
+		local.ContactPoints = append(local.ContactPoints, cp)
+	}
+	_, err := contacts.Apply(ctx, contacts.Clients{SNS: sns.NewFromConfig(s.AWS), DynamoDB: dynamodb.NewFromConfig(s.AWS)},
+		contacts.Target{TopicARN: topic, Table: s.Locals.Refs["Table"]}, local, contacts.Options{})
+	return err
+}
+
+// wire builds every function's handler and connects it to its events.
+func (s *Stack) wire(cfg aws.Config, opts Options, mux *http.ServeMux) error {
+	var err error
+	if s.Routes, err = s.tpl.Routes(); err != nil {
+		return err
+	}
+	streams := map[string]*streampoll.Poller{}
+	for _, id := range s.tpl.Functions() {
+		env, err := s.FunctionEnv(id, opts.Env)
+		if err != nil {
+			return err
+		}
+		fn, err := s.tpl.Function(id)
+		if err != nil {
+			return err
+		}
+		for _, evName := range slices.Sorted(maps.Keys(fn.Events)) {
+			ev := fn.Events[evName]
+			switch ev.Type {
+			case "HttpApi":
+				factory, ok := opts.HTTP[id]
+				if !ok {
+					return fmt.Errorf("no local handler for %s (HTTP API event %s)", id, evName)
+				}
+				h, err := factory(cfg, env)
+				if err != nil {
+					return fmt.Errorf("%s: %w", id, err)
+				}
+				for _, r := range s.Routes {
+					if r.Function == id {
+						apigw.Handle(mux, r.Key(), h, s.log)
+					}
+				}
+			case "DynamoDB":
+				factory, ok := opts.Stream[id]
+				if !ok {
+					return fmt.Errorf("no local handler for %s (stream event %s)", id, evName)
+				}
+				h, err := factory(cfg, env)
+				if err != nil {
+					return fmt.Errorf("%s: %w", id, err)
+				}
+				m, streamARN, err := s.mapping(id, ev.Properties, h)
+				if err != nil {
+					return fmt.Errorf("%s event %s: %w", id, evName, err)
+				}
+				p := streams[streamARN]
+				if p == nil {
+					p = &streampoll.Poller{Streams: dynamodbstreams.NewFromConfig(s.AWS), StreamARN: streamARN, Region: motoserver.Region}
+					streams[streamARN] = p
+					s.pollers = append(s.pollers, p)
+				}
+				p.Mappings = append(p.Mappings, m)
+				s.Mappings = append(s.Mappings, m)
+			case "Schedule", "ScheduleV2":
+				factory, ok := opts.Schedule[id]
+				if !ok {
+					return fmt.Errorf("no local handler for %s (schedule %s)", id, evName)
+				}
+				if err := s.schedule(cfg, env, id, ev.Properties, factory); err != nil {
+					return fmt.Errorf("%s schedule %s: %w", id, evName, err)
+				}
+			default:
+				return fmt.Errorf("%s: event type %s has no local stand-in", id, ev.Type)
+			}
+		}
+	}
+	return nil
+}
+
+// mapping is the event source mapping a DynamoDB event declares.
+func (s *Stack) mapping(function string, props map[string]any, h streampoll.Handler) (*streampoll.Mapping, string, error) {
+	streamARN := s.Locals.Attrs[fmt.Sprint(props["Stream"])]
+	if streamARN == "" {
+		return nil, "", fmt.Errorf("stream %v is not a table stream of this template", props["Stream"])
+	}
+	m := &streampoll.Mapping{Name: function, Handler: h, BatchSize: intProp(props, "BatchSize", 100), MaxRetryAttempts: intProp(props, "MaximumRetryAttempts", -1)}
+	if fc, ok := props["FilterCriteria"].(map[string]any); ok {
+		filter, err := ParseFilters(fc)
+		if err != nil {
+			return nil, "", err
+		}
+		m.Filter = filter
+	}
+	if dest := nested(props, "DestinationConfig", "OnFailure", "Destination"); dest != nil {
+		arn := s.Locals.Attrs[fmt.Sprint(dest)]
+		url := s.queueURL(arn)
+		if url == "" {
+			return nil, "", fmt.Errorf("on-failure destination %v is not a queue of this template", dest)
+		}
+		queues := sqs.NewFromConfig(s.AWS)
+		m.OnFailure = func(ctx context.Context, info streampoll.FailureInfo) error {
+			_, err := queues.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(info.JSON())})
+			return err
+		}
+	}
+	return m, streamARN, nil
+}
+
+func (s *Stack) queueURL(arn string) string {
+	for k, v := range s.Locals.Attrs {
+		if v == arn && strings.HasSuffix(k, ".Arn") {
+			return s.Locals.Attrs[strings.TrimSuffix(k, ".Arn")+".QueueUrl"]
+		}
+	}
+	return ""
+}
+
+// schedule runs a scheduled function every rate(...) period.
+func (s *Stack) schedule(cfg aws.Config, env map[string]string, id string, props map[string]any, factory ScheduleFactory) error {
+	every, err := ParseRate(fmt.Sprint(props["Schedule"]))
+	if err != nil {
+		return err
+	}
+	run, err := factory(cfg, env)
+	if err != nil {
+		return err
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				if err := run(s.runCtx); err != nil {
+					s.log.Warn("scheduled function failed", "function", id, "error", err)
+				}
+			case <-s.runCtx.Done():
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// FunctionEnv is a function's environment as the template declares it,
+// evaluated against the local resources, with overrides for the variables
+// it declares.
+func (s *Stack) FunctionEnv(logicalID string, overrides map[string]string) (map[string]string, error) {
+	env, err := s.tpl.Environment(logicalID, s.Locals)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range overrides {
+		if _, declared := env[k]; declared {
+			env[k] = v
+		}
+	}
+	return env, nil
+}
+
+// PollOnce runs every stream mapping until caught up (tests use it to wait
+// for the pipeline to settle). It returns the number of invocations made.
+func (s *Stack) PollOnce(ctx context.Context) (int, error) {
+	n := 0
+	var errs []error
+	for _, p := range s.pollers {
+		k, err := p.PollOnce(ctx)
+		n += k
+		errs = append(errs, err)
+	}
+	return n, errors.Join(errs...)
+}
+
+// DynamoDB returns a client for the local tables.
+func (s *Stack) DynamoDB() *dynamodb.Client { return dynamodb.NewFromConfig(s.AWS) }
+
+// Close stops pollers, schedules, the API and moto_server, and waits for them.
+func (s *Stack) Close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.server.Shutdown(ctx)
+		cancel()
+	} else if s.listener != nil {
+		s.listener.Close()
+	}
+	s.wg.Wait()
+	s.Moto.Stop()
+}
+
+// Lookup reads a function's environment as os.LookupEnv reads the
+// process's: a function sees only what its template declares, never the
+// developer's own shell.
+func Lookup(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}
+}
+
+// Rewind makes every stream mapping deliver the whole stream again.
+func (s *Stack) Rewind() {
+	for _, p := range s.pollers {
+		p.Rewind()
+	}
+}
+
+// StreamRecords returns every record of the tables' streams available now,
+// in order per shard (tests use it to see what the functions were given).
+func (s *Stack) StreamRecords(ctx context.Context) ([]events.DynamoDBEventRecord, error) {
+	var out []events.DynamoDBEventRecord
+	for _, p := range s.pollers {
+		shards, err := p.ReadAll(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range slices.Sorted(maps.Keys(shards)) {
+			out = append(out, shards[id]...)
+		}
+	}
+	return out, nil
+}

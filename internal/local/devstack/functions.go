@@ -1,0 +1,50 @@
+package devstack
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/flagline/flagline/shared/aggregate"
+	"github.com/flagline/flagline/shared/alert"
+	"github.com/flagline/flagline/internal/local/apigw"
+	"github.com/flagline/flagline/shared/intake"
+	"github.com/flagline/flagline/internal/local/streampoll"
+)
+
+// Functions sets opts' factories to Flagline's functions, each built by the
+// same FromEnv its Lambda main calls, logging to log with its name.
+func (opts *Options) Functions(log *slog.Logger) {
+	named := func(id string) *slog.Logger { return log.With("function", id) }
+	opts.HTTP = map[string]HTTPFactory{
+		"IngestFunction": func(cfg aws.Config, env map[string]string) (apigw.Handler, error) {
+			h, err := intake.FromEnv(cfg, Lookup(env), named("IngestFunction"))
+			if err != nil {
+				return nil, err
+			}
+			return h.Handle, nil
+		},
+	}
+	opts.Stream = map[string]StreamFactory{
+		"AggregateFunction": func(cfg aws.Config, env map[string]string) (streampoll.Handler, error) {
+			h, err := aggregate.FromEnv(cfg, Lookup(env), named("AggregateFunction"))
+			if err != nil {
+				return nil, err
+			}
+			return h.Handle, nil
+		},
+		"AlertFunction": func(cfg aws.Config, env map[string]string) (streampoll.Handler, error) {
+			h, err := alert.FromEnv(cfg, Lookup(env), named("AlertFunction"))
+			if err != nil {
+				return nil, err
+			}
+			h.Metrics = nil // metric lines are for CloudWatch, not a terminal
+			return func(ctx context.Context, ev events.DynamoDBTimeWindowEvent) (events.DynamoDBTimeWindowEventResponse, error) {
+				resp, err := h.Handle(ctx, ev.DynamoDBEvent)
+				return events.DynamoDBTimeWindowEventResponse{BatchItemFailures: resp.BatchItemFailures}, err
+			}, nil
+		},
+	}
+}
