@@ -118,7 +118,7 @@ var ErrNoShard = errors.New("event has no shardId: aggregate needs a tumbling wi
 // could not update as a batch item failure; Lambda retries from the lowest,
 // and the marks make records already applied a no-op.
 func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBTimeWindowEvent) (events.DynamoDBTimeWindowEventResponse, error) {
-	var resp events.DynamoDBTimeWindowEventResponse
+	resp := newResponse()
 	if len(ev.Records) == 0 {
 		return resp, nil
 	}
@@ -426,9 +426,23 @@ func maxSeverity(a, b casestore.Severity) casestore.Severity {
 	return b
 }
 
+// newResponse is an answer with an empty window state. With a tumbling
+// window, Lambda treats a response without a "state" property (and a nil
+// map marshals as "state": null) as a failed invocation: "your Lambda
+// function response must contain a state property"
+// (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-windows.html).
+// Aggregation keeps no window state, so it is always empty.
+func newResponse() events.DynamoDBTimeWindowEventResponse {
+	return events.DynamoDBTimeWindowEventResponse{
+		TimeWindowEventResponseProperties: events.TimeWindowEventResponseProperties{State: map[string]string{}},
+	}
+}
+
 // failAll reports the first record, so Lambda retries the whole batch.
 func failAll(records []events.DynamoDBEventRecord) events.DynamoDBTimeWindowEventResponse {
-	return events.DynamoDBTimeWindowEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: records[0].Change.SequenceNumber}}}
+	resp := newResponse()
+	resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: records[0].Change.SequenceNumber}}
+	return resp
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
