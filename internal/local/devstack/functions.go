@@ -1,17 +1,16 @@
 package devstack
 
 import (
-	"context"
 	"log/slog"
 
-	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/flagline/flagline/internal/local/apigw"
+	"github.com/flagline/flagline/internal/local/streampoll"
 	"github.com/flagline/flagline/shared/aggregate"
 	"github.com/flagline/flagline/shared/alert"
-	"github.com/flagline/flagline/internal/local/apigw"
 	"github.com/flagline/flagline/shared/intake"
-	"github.com/flagline/flagline/internal/local/streampoll"
 )
 
 // Functions sets opts' factories to Flagline's functions, each built by the
@@ -33,7 +32,7 @@ func (opts *Options) Functions(log *slog.Logger) {
 			if err != nil {
 				return nil, err
 			}
-			return h.Handle, nil
+			return lambda.NewHandler(h.Handle).Invoke, nil
 		},
 		"AlertFunction": func(cfg aws.Config, env map[string]string) (streampoll.Handler, error) {
 			h, err := alert.FromEnv(cfg, Lookup(env), named("AlertFunction"))
@@ -41,10 +40,7 @@ func (opts *Options) Functions(log *slog.Logger) {
 				return nil, err
 			}
 			h.Metrics = nil // metric lines are for CloudWatch, not a terminal
-			return func(ctx context.Context, ev events.DynamoDBTimeWindowEvent) (events.DynamoDBTimeWindowEventResponse, error) {
-				resp, err := h.Handle(ctx, ev.DynamoDBEvent)
-				return events.DynamoDBTimeWindowEventResponse{BatchItemFailures: resp.BatchItemFailures}, err
-			}, nil
+			return lambda.NewHandler(h.Handle).Invoke, nil
 		},
 	}
 }

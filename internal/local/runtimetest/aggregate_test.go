@@ -17,13 +17,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
+	"github.com/flagline/flagline/internal/local/streampoll"
 	"github.com/flagline/flagline/shared/aggregate"
 	"github.com/flagline/flagline/shared/canon"
 	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/report"
 	"github.com/flagline/flagline/shared/reportstore"
 	"github.com/flagline/flagline/shared/streamimage"
-	"github.com/flagline/flagline/internal/local/streampoll"
 )
 
 // caseWant is a case item aggregate must write.
@@ -43,7 +43,7 @@ var aggregateEvents = map[string][]caseWant{
 		{
 			url: "https://t.me/crossings_now/4821", reports: 2, sources: 2, notifiers: 2,
 			countries: []string{"IT", "MT"}, categories: []string{"smuggling_offer", "transport"},
-			level: 1, severity: casestore.Medium, firstSeen: "2026-11-27T08:30:00Z", lastSeen: "2026-11-27T08:30:21.482Z",
+			level: 2, severity: casestore.Medium, firstSeen: "2026-11-27T08:30:00Z", lastSeen: "2026-11-27T08:30:21.482Z",
 		},
 		{
 			url: "https://www.facebook.com/groups/777/posts/1001/", reports: 1, sources: 1, notifiers: 1,
@@ -136,7 +136,7 @@ func aggregateFromStream(t *testing.T, fn *function) {
 		{url: "https://t.me/runtimetest_live/1", countries: [][]string{{"FR"}, {"FR", "BE"}, {"BE"}}, category: report.SmugglingOffer},
 		{url: "https://x.com/runtimetest/status/1850000000000000007", countries: [][]string{{"ES"}, {"ES"}, {"ES"}, {"ES"}, {"ES"}}, category: report.ForgedDocuments},
 	}
-	store := &reportstore.Store{DB: db, Table: table}
+	store := &reportstore.Store{DB: db, Table: table, NotifierKey: draftNotifierKey}
 	keys := map[string]bool{}
 	want := map[string]caseWant{}
 	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
@@ -171,12 +171,14 @@ func aggregateFromStream(t *testing.T, fn *function) {
 		}
 		w.sources, w.notifiers = min(2, w.reports), min(2, w.reports)
 		w.countries = slices.Sorted(maps.Keys(countries))
-		// New (1), plus one per threshold reached; a second country makes it medium.
+		// New (1), plus one per threshold reached and per country beyond
+		// the first; a second country makes it medium.
 		for _, th := range thresholds {
 			if w.reports >= th {
 				w.level++
 			}
 		}
+		w.level += max(len(w.countries)-1, 0)
 		if len(w.countries) >= 2 || w.reports >= thresholds[0] {
 			w.severity = casestore.Medium
 		}
@@ -246,6 +248,14 @@ func aggregateFromStream(t *testing.T, fn *function) {
 
 	// Replays and overlapping batches count nothing twice.
 	after := takeSnapshot(t)
+	// The window's final invoke carries the state and no records: it too
+	// answers with a state, and changes nothing.
+	for shard := range batches {
+		final := windowOf(shard, nil)
+		final.Records = []events.DynamoDBEventRecord{}
+		final.IsFinalInvokeForWindow = true
+		checkNoFailures(t, invoke(t, fn.emu, mustJSON(t, final)))
+	}
 	for shard, recs := range batches {
 		half := len(recs) / 2
 		for _, part := range [][]events.DynamoDBEventRecord{recs, recs[:half+1], recs[max(0, half-1):]} {
@@ -351,8 +361,21 @@ func checkCase(t *testing.T, id string, w caseWant, shard, lastSeq string) {
 	}
 }
 
+// checkNoFailures checks aggregate's raw answer to a tumbling-window
+// invoke: no batch item failures, and a "state" object. Lambda treats a
+// response without a state property (or with "state": null, what a nil Go
+// map marshals to) as a failed invocation and retries the batch
+// (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-windows.html).
 func checkNoFailures(t *testing.T, raw []byte) {
 	t.Helper()
+	var props map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &props); err != nil || props == nil {
+		t.Fatalf("not a JSON object: %v: %s", err, raw)
+	}
+	var state map[string]any
+	if s, ok := props["state"]; !ok || json.Unmarshal(s, &state) != nil || state == nil {
+		t.Fatalf("the response's state is %q, not an object: Lambda would fail the invocation: %s", props["state"], raw)
+	}
 	var resp events.DynamoDBTimeWindowEventResponse
 	if err := json.Unmarshal(raw, &resp); err != nil {
 		t.Fatalf("not a batch response: %v: %s", err, raw)
