@@ -46,7 +46,7 @@ func BenchmarkHotPath(b *testing.B) {
 		b.Run(bs.name, func(b *testing.B) {
 			h, _ := newHandler()
 			h.Secrets = bs.secrets
-			h.Reports = &itemBuilder{store: reportstore.Store{Table: "flagline"}}
+			h.Reports = &itemBuilder{store: reportstore.Store{Table: "flagline", NotifierKey: notifierKey}}
 			ev := delivery{id: "msg_bench", body: validBody}.event()
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -92,7 +92,7 @@ func BenchmarkCore(b *testing.B) {
 		b.Run(bs.name, func(b *testing.B) {
 			ev := delivery{id: "msg_bench", body: validBody}.event()
 			secrets, _ := bs.secrets.Secrets(context.Background(), "demo")
-			store := reportstore.Store{Table: "flagline"}
+			store := reportstore.Store{Table: "flagline", NotifierKey: notifierKey}
 			hdr := webhook.Headers{ID: ev.Headers["webhook-id"], Timestamp: ev.Headers["webhook-timestamp"], Signature: ev.Headers["webhook-signature"]}
 			b.ReportAllocs()
 			for b.Loop() {

@@ -26,6 +26,8 @@ var (
 	oldSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	newSecret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 	sources   = must(webhook.ParseSources(fmt.Sprintf(`{"demo":[%q,%q],"other":[%q]}`, oldSecret, newSecret, webhook.NewSecret())))
+	// notifierKey pseudonymises the test reports' notifiers.
+	notifierKey = must(reportstore.ParseNotifierKey(reportstore.NewNotifierKey()))
 )
 
 func must[T any](v T, err error) T {

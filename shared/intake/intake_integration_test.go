@@ -19,10 +19,10 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/flagline/flagline/shared/intake"
 	"github.com/flagline/flagline/internal/local/motoserver"
-	"github.com/flagline/flagline/shared/reportstore"
 	"github.com/flagline/flagline/internal/local/samtemplate"
+	"github.com/flagline/flagline/shared/intake"
+	"github.com/flagline/flagline/shared/reportstore"
 	"github.com/flagline/flagline/shared/webhook"
 )
 
@@ -93,7 +93,7 @@ func newEnv(t *testing.T, apiOptions ...func(*middleware.Stack) error) *env {
 	e.db = client(append([]func(*middleware.Stack) error{e.calls.counter}, apiOptions...))
 	e.h = &intake.Handler{
 		Secrets: sources,
-		Reports: &reportstore.Store{DB: e.db, Table: e.table},
+		Reports: &reportstore.Store{DB: e.db, Table: e.table, NotifierKey: notifierKey},
 		Log:     quietLog(),
 	}
 	return e
@@ -383,7 +383,7 @@ func TestStoreFailuresAnswer503(t *testing.T) {
 			t.Fatalf("got %d %s, want 503", resp.StatusCode, resp.Body)
 		}
 		// The sender retries; a healthy client now answers from the stored item.
-		e.h.Reports = &reportstore.Store{DB: client(nil), Table: e.table}
+		e.h.Reports = &reportstore.Store{DB: client(nil), Table: e.table, NotifierKey: notifierKey}
 		resp, a := send(t, e.h, delivery{id: "msg_l", body: validBody})
 		if resp.StatusCode != 202 || !a.Duplicate {
 			t.Fatalf("retry: %d %s, want 202 duplicate", resp.StatusCode, resp.Body)
@@ -402,7 +402,7 @@ func TestStoreUnreachable(t *testing.T) {
 			BaseEndpoint:     aws.String("http://127.0.0.1:1"),
 			Credentials:      credentials.NewStaticCredentialsProvider("testing", "testing", ""),
 			RetryMaxAttempts: 1,
-		}), Table: "flagline"},
+		}), Table: "flagline", NotifierKey: notifierKey},
 		Log: quietLog(),
 	}
 	resp, _ := send(t, h, delivery{id: "msg_x", body: validBody})

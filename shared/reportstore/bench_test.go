@@ -30,7 +30,11 @@ func BenchmarkItem(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	store := reportstore.Store{Table: "flagline"}
+	key, err := reportstore.ParseNotifierKey("ZmxhZ2xpbmUtYmVuY2gta2V5LW5vdC1hLXJlYWwtb25lIQ==")
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := reportstore.Store{Table: "flagline", NotifierKey: key}
 	d := reportstore.Delivery{Source: "demo", ID: "msg_bench", Body: body, ReceivedAt: now}
 	b.ReportAllocs()
 	for b.Loop() {

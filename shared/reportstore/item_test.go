@@ -1,6 +1,7 @@
 package reportstore
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"math/rand/v2"
@@ -23,7 +24,9 @@ func oldReportID(source, deliveryID string) string {
 	return "rep_" + b32.EncodeToString(sum[:10])
 }
 
-func oldNotifierHash(email string) string {
+// oldNotifierHash is the keyed pseudonym written plainly: a fresh HMAC of
+// the lower-cased email (at most MaxEmailBytes of it).
+func oldNotifierHash(key []byte, email string) string {
 	var buf [MaxEmailBytes]byte
 	n := copy(buf[:], email)
 	for i := range n {
@@ -31,9 +34,13 @@ func oldNotifierHash(email string) string {
 			buf[i] = c + 'a' - 'A'
 		}
 	}
-	sum := sha256.Sum256(buf[:n])
-	return hex.EncodeToString(sum[:8])
+	mac := hmac.New(sha256.New, key)
+	mac.Write(buf[:n])
+	return hex.EncodeToString(mac.Sum(nil)[:8])
 }
+
+// testKey is the notifier key of the item tests.
+var testKey = []byte("flagline-item-test-key-32-bytes!")
 
 func oldItem(s *Store, d Delivery, r *report.Report, bodySum [sha256.Size]byte) map[string]types.AttributeValue {
 	retention := s.Retention
@@ -56,12 +63,13 @@ func oldItem(s *Store, d Delivery, r *report.Report, bodySum [sha256.Size]byte) 
 	put("case_id", r.Link.CaseID)
 	put("url", b.URL)
 	put("canonical_url", r.Link.Canonical)
-	put("platform", r.Platform)
+	put("platform", r.Link.Platform)
+	put("notifier_platform", b.Platform)
 	put("category", string(b.Category))
 	put("explanation", b.Explanation)
 	put("notifier_name", b.Notifier.Name)
 	put("notifier_email", b.Notifier.Email)
-	put("notifier_hash", oldNotifierHash(b.Notifier.Email))
+	put("notifier_hash", oldNotifierHash(testKey, b.Notifier.Email))
 	put("language", b.Language)
 	if !r.ObservedAt.IsZero() {
 		put("observed_at", r.ObservedAt.Format(time.RFC3339))
@@ -108,10 +116,12 @@ func TestItemUnchanged(t *testing.T) {
 				Notifier:    &report.Notifier{Name: randString(r, r.IntN(3)), Email: randString(r, r.IntN(1100))},
 				GoodFaith:   &yes,
 				Language:    randString(r, r.IntN(3)),
+				Platform:    randString(r, r.IntN(3)),
 			},
 			Platform: randString(r, r.IntN(3)),
 		}
 		rep.Link.Canonical, rep.Link.CaseID = randString(r, r.IntN(3)), randString(r, r.IntN(3))
+		rep.Link.Platform = randString(r, r.IntN(3))
 		if r.IntN(2) == 0 {
 			rep.Body.Evidence = &report.Evidence{SHA256: randString(r, r.IntN(3)), ArchiveURL: randString(r, r.IntN(3))}
 		}
@@ -121,7 +131,7 @@ func TestItemUnchanged(t *testing.T) {
 		if r.IntN(2) == 0 {
 			rep.ObservedAt = time.Unix(r.Int64N(4e9), 0).UTC()
 		}
-		s := &Store{Table: "t", Retention: time.Duration(r.IntN(3)) * 24 * time.Hour}
+		s := &Store{Table: "t", Retention: time.Duration(r.IntN(3)) * 24 * time.Hour, NotifierKey: mustKey(t, testKey)}
 		sum := sha256.Sum256(body)
 		got, want := s.Item(d, rep, sum), oldItem(s, d, rep, sum)
 		if !reflect.DeepEqual(got, want) {
@@ -130,7 +140,7 @@ func TestItemUnchanged(t *testing.T) {
 		if got, want := ReportID(d.Source, d.ID), oldReportID(d.Source, d.ID); got != want {
 			t.Fatalf("ReportID = %q, want %q", got, want)
 		}
-		if got, want := NotifierHash(rep.Body.Notifier.Email), oldNotifierHash(rep.Body.Notifier.Email); got != want {
+		if got, want := mustKey(t, testKey).NotifierHash(rep.Body.Notifier.Email), oldNotifierHash(testKey, rep.Body.Notifier.Email); got != want {
 			t.Fatalf("NotifierHash = %q, want %q", got, want)
 		}
 	}

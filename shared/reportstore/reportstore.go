@@ -64,6 +64,10 @@ type Store struct {
 	Table string
 	// Retention sets expires_at; zero means DefaultRetention.
 	Retention time.Duration
+	// NotifierKey keys the notifier pseudonym (notifier_hash). Put stores
+	// nothing without one: a report without a pseudonym could not be
+	// counted, and an unkeyed one could be reversed.
+	NotifierKey NotifierKeySource
 }
 
 // Delivery is one received webhook: who sent it, under which delivery id,
@@ -117,16 +121,25 @@ var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // Put stores r as received in d. A repeat of a stored delivery with the same
 // body gives the stored receipt with Duplicate set; with another body it gives
-// ErrIDReused. Throttling, server faults and timeouts give ErrUnavailable.
+// ErrIDReused. Throttling, server faults and timeouts give ErrUnavailable,
+// and so does a notifier key that cannot be had (ErrNoNotifierKey, or the
+// key source's error).
 func (s *Store) Put(ctx context.Context, d Delivery, r *report.Report) (Receipt, error) {
+	if s.NotifierKey == nil {
+		return Receipt{}, fmt.Errorf("%w: %w", ErrUnavailable, ErrNoNotifierKey)
+	}
+	key, err := s.NotifierKey.NotifierKey(ctx)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("%w: notifier key: %w", ErrUnavailable, err)
+	}
 	sum := sha256.Sum256(d.Body)
 	in := &dynamodb.PutItemInput{
 		TableName:                           aws.String(s.Table),
-		Item:                                s.Item(d, r, sum),
+		Item:                                s.item(d, r, sum, key),
 		ConditionExpression:                 aws.String("attribute_not_exists(pk)"),
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
-	_, err := s.DB.PutItem(ctx, in)
+	_, err = s.DB.PutItem(ctx, in)
 	if err == nil {
 		return Receipt{
 			ReportID:     ReportID(d.Source, d.ID),
@@ -169,11 +182,18 @@ type itemValues struct {
 }
 
 // itemStrings is the number of string attributes Item may set.
-const itemStrings = 21
+const itemStrings = 22
 
 // Item builds the report item. The attribute values share one allocation and
-// the strings Item derives (key, ids, hashes, times) share another.
+// the strings Item derives (key, ids, hashes, times) share another. The
+// notifier pseudonym is keyed with the store's NotifierKey when that is a
+// fixed NotifierKey, and left out otherwise (Put resolves any source).
 func (s *Store) Item(d Delivery, r *report.Report, bodySum [sha256.Size]byte) map[string]types.AttributeValue {
+	key, _ := s.NotifierKey.(NotifierKey)
+	return s.item(d, r, bodySum, key)
+}
+
+func (s *Store) item(d Delivery, r *report.Report, bodySum [sha256.Size]byte, key NotifierKey) map[string]types.AttributeValue {
 	retention := s.Retention
 	if retention <= 0 {
 		retention = DefaultRetention
@@ -189,7 +209,9 @@ func (s *Store) Item(d Delivery, r *report.Report, bodySum [sha256.Size]byte) ma
 	ends[0] = len(derived)
 	derived = appendReportID(derived, d.Source, d.ID)
 	ends[1] = len(derived)
-	derived = appendNotifierHash(derived, b.Notifier.Email)
+	if !key.IsZero() {
+		derived = key.appendNotifierHash(derived, b.Notifier.Email)
+	}
 	ends[2] = len(derived)
 	if !r.ObservedAt.IsZero() {
 		derived = r.ObservedAt.AppendFormat(derived, time.RFC3339)
@@ -228,7 +250,11 @@ func (s *Store) Item(d Delivery, r *report.Report, bodySum [sha256.Size]byte) ma
 	put("case_id", r.Link.CaseID)
 	put("url", b.URL)
 	put("canonical_url", r.Link.Canonical)
-	put("platform", r.Platform)
+	// platform is derived from the URL's host; the notifier's own text, if
+	// any, stays on the report item as notifier_platform and is never shown
+	// to contact points (cases and alerts take the URL's).
+	put("platform", r.Link.Platform)
+	put("notifier_platform", b.Platform)
 	put("category", string(b.Category))
 	put("explanation", b.Explanation)
 	put("notifier_name", b.Notifier.Name)
@@ -252,45 +278,6 @@ func (s *Store) Item(d Delivery, r *report.Report, bodySum [sha256.Size]byte) ma
 	item["expires_at"] = &v.expiresAt
 	return item
 }
-
-// NotifierHash pseudonymises a notifier's email so cases can count distinct
-// notifiers without holding personal data: a truncated SHA-256 of the
-// lower-cased address.
-func NotifierHash(email string) string {
-	var buf [16]byte
-	return string(appendNotifierHash(buf[:0], email))
-}
-
-func appendNotifierHash(dst []byte, email string) []byte {
-	if len(email) > 256 {
-		return appendLongNotifierHash(dst, email)
-	}
-	var buf [256]byte // validation refuses emails over report.MaxEmail (254) bytes
-	sum := lowerSum(buf[:], email)
-	return hex.AppendEncode(dst, sum[:])
-}
-
-func appendLongNotifierHash(dst []byte, email string) []byte {
-	var buf [MaxEmailBytes]byte
-	sum := lowerSum(buf[:], email)
-	return hex.AppendEncode(dst, sum[:])
-}
-
-// lowerSum returns the first 8 bytes of the SHA-256 of as much of email,
-// ASCII lower-cased, as fits in buf.
-func lowerSum(buf []byte, email string) [8]byte {
-	n := copy(buf, email)
-	for i := range n {
-		if c := buf[i]; c >= 'A' && c <= 'Z' {
-			buf[i] = c + 'a' - 'A'
-		}
-	}
-	sum := sha256.Sum256(buf[:n])
-	return [8]byte(sum[:8])
-}
-
-// MaxEmailBytes bounds what NotifierHash reads; longer input is refused by validation.
-const MaxEmailBytes = 4 * report.MaxEmail
 
 func classify(err error) error {
 	if awserr.Retryable(err) {

@@ -3,12 +3,14 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
 // Store gives the active secrets of a source, or ErrUnknownSource.
@@ -32,69 +34,123 @@ type ParameterReader interface {
 
 var _ ParameterReader = (*ssm.Client)(nil)
 
+// RefreshPeriod is how often the deployed intake reads its secrets again.
+const RefreshPeriod = 5 * time.Minute
+
+// maxResultsByPath is the largest page GetParametersByPath gives: "Valid
+// Range: Minimum value of 1. Maximum value of 10."
+// https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParametersByPath.html
+const maxResultsByPath = 10
+
 // SSMStore reads source secrets from SSM Parameter Store: one SecureString
 // parameter per source, named <Path>/<source>, whose value lists that source's
 // secrets separated by spaces, commas or newlines (two during a rotation).
 //
-// The whole path is read on first use and again once TTL has passed, so a
-// rotation reaches every running function within TTL. When a refresh fails
-// the secrets already held stay in use; only a first load that fails is an error.
+// The whole path is read on first use and again every TTL (see Refresher for
+// the backoff after a failed read and the staleness limit); each successful
+// read replaces every source, so a parameter deleted from SSM stops being
+// accepted within TTL.
+//
+// Each parameter is parsed on its own. One that cannot be used (a name that
+// is not a source name, a value that is not whsec_ secrets, a plain String
+// rather than a SecureString) is logged by name, never by value, and does
+// not affect the others: a source whose parameter is unusable answers
+// ErrSecretsUnavailable (intake: 503, so the sender tries again once an
+// operator fixes it), an unusable name cannot be asked for anyway.
 type SSMStore struct {
 	Client ParameterReader
 	Path   string
 	TTL    time.Duration
-	Now    func() time.Time
+	// MaxStale: see Refresher; zero means DefaultMaxStale × TTL.
+	MaxStale time.Duration
+	Now      func() time.Time
+	// Jitter: see Refresher; nil means random.
+	Jitter func(time.Duration) time.Duration
+	// Log receives one line per unusable parameter at each read; nil discards.
+	Log *slog.Logger
 
-	mu      sync.Mutex
-	sources Sources
-	loaded  time.Time
+	once sync.Once
+	r    *Refresher[ssmSources]
+}
+
+// ssmSources is one read of the path: the usable sources and, by source
+// name, why the others were refused.
+type ssmSources struct {
+	ok     Sources
+	broken map[string]string
 }
 
 // Secrets implements Store.
 func (s *SSMStore) Secrets(ctx context.Context, source string) ([]Secret, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
+	s.once.Do(func() {
+		s.r = &Refresher[ssmSources]{Load: s.load, Period: s.TTL, MaxStale: s.MaxStale, Now: s.Now, Jitter: s.Jitter}
+	})
+	all, err := s.r.Get(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if s.sources == nil || now().Sub(s.loaded) > s.TTL {
-		fresh, err := s.load(ctx)
-		switch {
-		case err == nil:
-			s.sources, s.loaded = fresh, now()
-		case s.sources == nil:
-			return nil, err
-		}
+	if why, ok := all.broken[source]; ok {
+		return nil, fmt.Errorf("%w: parameter %s%s: %s", ErrSecretsUnavailable, s.prefix(), source, why)
 	}
-	return s.sources.Secrets(ctx, source)
+	return all.ok.Secrets(ctx, source)
 }
 
-func (s *SSMStore) load(ctx context.Context) (Sources, error) {
-	prefix := strings.TrimSuffix(s.Path, "/") + "/"
-	out := Sources{}
+func (s *SSMStore) prefix() string { return strings.TrimSuffix(s.Path, "/") + "/" }
+
+func (s *SSMStore) load(ctx context.Context) (ssmSources, error) {
+	prefix := s.prefix()
+	out := ssmSources{ok: Sources{}, broken: map[string]string{}}
+	// The paginator follows NextToken until it is empty; a page may hold
+	// fewer than MaxResults parameters, even none, and still not be the last
+	// (results are "best-effort", same page).
 	p := ssm.NewGetParametersByPathPaginator(s.Client, &ssm.GetParametersByPathInput{
 		Path:           aws.String(strings.TrimSuffix(prefix, "/")),
 		WithDecryption: aws.Bool(true),
+		MaxResults:     aws.Int32(maxResultsByPath),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("read webhook secrets under %s: %w", prefix, err)
+			// A partial read replaces nothing: the sources of later pages
+			// would look deleted.
+			return ssmSources{}, fmt.Errorf("read webhook secrets under %s: %w", prefix, err)
 		}
 		for _, param := range page.Parameters {
-			name := strings.TrimPrefix(aws.ToString(param.Name), prefix)
-			list := strings.FieldsFunc(aws.ToString(param.Value), func(r rune) bool {
-				return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r'
-			})
-			secrets, err := parseSourceSecrets(name, list)
+			full := aws.ToString(param.Name)
+			name := strings.TrimPrefix(full, prefix)
+			secrets, err := parseParameter(name, param)
 			if err != nil {
-				return nil, fmt.Errorf("parameter %s%s: %w", prefix, name, err)
+				s.log().Warn("webhook secrets: parameter skipped", "parameter", full, "reason", err.Error())
+				if ValidSourceName(name) {
+					out.broken[name] = err.Error()
+				}
+				continue
 			}
-			out[name] = secrets
+			out.ok[name] = secrets
 		}
 	}
 	return out, nil
+}
+
+// parseParameter parses one source's parameter. Errors name the source and
+// the secret's position, never a value.
+func parseParameter(name string, param ssmtypes.Parameter) ([]Secret, error) {
+	if param.Type != ssmtypes.ParameterTypeSecureString {
+		// A String parameter is stored and shown unencrypted: refuse the
+		// secret rather than use one that may have leaked.
+		return nil, fmt.Errorf("parameter is a %s, not a SecureString", param.Type)
+	}
+	list := strings.FieldsFunc(aws.ToString(param.Value), func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r'
+	})
+	return parseSourceSecrets(name, list)
+}
+
+func (s *SSMStore) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // Environment variables that choose where secrets come from.
@@ -108,9 +164,9 @@ const (
 )
 
 // StoreFromEnv returns the inline sources of EnvSecrets when set, else an
-// SSMStore reading EnvSecretsPath with the client newSSM makes (called only
-// then, so local runs need no SSM client).
-func StoreFromEnv(lookup func(string) (string, bool), newSSM func() ParameterReader) (Store, error) {
+// SSMStore reading EnvSecretsPath every RefreshPeriod with the client newSSM
+// makes (called only then, so local runs need no SSM client).
+func StoreFromEnv(lookup func(string) (string, bool), newSSM func() ParameterReader, log *slog.Logger) (Store, error) {
 	if inline, ok := lookup(EnvSecrets); ok && inline != "" {
 		return ParseSources(inline)
 	}
@@ -118,7 +174,7 @@ func StoreFromEnv(lookup func(string) (string, bool), newSSM func() ParameterRea
 		if !strings.HasPrefix(path, "/") {
 			return nil, fmt.Errorf("%s must be an absolute parameter path such as /flagline/prod/sources", EnvSecretsPath)
 		}
-		return &SSMStore{Client: newSSM(), Path: path, TTL: 5 * time.Minute}, nil
+		return &SSMStore{Client: newSSM(), Path: path, TTL: RefreshPeriod, Log: log}, nil
 	}
 	return nil, fmt.Errorf("set %s (SSM path, deployed) or %s (inline JSON, local)", EnvSecretsPath, EnvSecrets)
 }

@@ -95,6 +95,13 @@ func newSecretKey(key []byte) *secretKey {
 
 // ParseSecret parses a "whsec_<base64>" secret. The key must be 24 to 64
 // bytes, as the specification recommends.
+//
+// The reference library also takes the base64 without "whsec_"; Flagline
+// does not, wherever a secret comes from (inline JSON or SSM). The prefix is
+// what tells a signing secret from any other base64 pasted into the wrong
+// parameter (a password, another service's key), and every secret Flagline
+// hands out (`flagline secret`) has it. A sender whose library is given the
+// same whsec_ string signs with the same key either way.
 func ParseSecret(s string) (Secret, error) {
 	if !strings.HasPrefix(s, "whsec_") {
 		return Secret{}, errors.New("secret must start with whsec_")

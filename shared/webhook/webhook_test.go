@@ -8,10 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-
 	"github.com/flagline/flagline/shared/webhook"
 )
 
@@ -90,78 +86,6 @@ func TestParseSources(t *testing.T) {
 		} else if strings.Contains(err.Error(), "MfKQ9r8") {
 			t.Errorf("error reveals a secret: %v", err)
 		}
-	}
-}
-
-type fakeSSM struct {
-	calls  int
-	params []ssmtypes.Parameter
-	err    error
-}
-
-func (f *fakeSSM) GetParametersByPath(_ context.Context, in *ssm.GetParametersByPathInput, _ ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error) {
-	f.calls++
-	if f.err != nil {
-		return nil, f.err
-	}
-	if !aws.ToBool(in.WithDecryption) {
-		return nil, errors.New("SecureStrings need WithDecryption")
-	}
-	return &ssm.GetParametersByPathOutput{Parameters: f.params}, nil
-}
-
-func TestSSMStore(t *testing.T) {
-	second := webhook.NewSecret()
-	f := &fakeSSM{params: []ssmtypes.Parameter{
-		{Name: aws.String("/flagline/prod/sources/demo"), Value: aws.String(secretA + "," + second)},
-		{Name: aws.String("/flagline/prod/sources/ngo"), Value: aws.String(second)},
-	}}
-	now := time.Unix(1_800_000_000, 0)
-	s := &webhook.SSMStore{Client: f, Path: "/flagline/prod/sources/", TTL: 5 * time.Minute, Now: func() time.Time { return now }}
-	ctx := context.Background()
-	got, err := s.Secrets(ctx, "demo")
-	if err != nil || len(got) != 2 {
-		t.Fatalf("demo: %d secrets, %v", len(got), err)
-	}
-	if _, err := s.Secrets(ctx, "ngo"); err != nil || f.calls != 1 {
-		t.Fatalf("second lookup: %v, %d SSM calls (want cached)", err, f.calls)
-	}
-	if _, err := s.Secrets(ctx, "other"); !errors.Is(err, webhook.ErrUnknownSource) {
-		t.Fatalf("other: %v", err)
-	}
-	// After the TTL a failed refresh keeps the secrets already held.
-	now = now.Add(6 * time.Minute)
-	f.err = errors.New("throttled")
-	if _, err := s.Secrets(ctx, "demo"); err != nil || f.calls != 2 {
-		t.Fatalf("refresh failure: %v (%d calls)", err, f.calls)
-	}
-	// A first load that fails is an error.
-	cold := &webhook.SSMStore{Client: &fakeSSM{err: errors.New("denied")}, Path: "/x", TTL: time.Minute}
-	if _, err := cold.Secrets(ctx, "demo"); err == nil {
-		t.Fatal("cold store with failing SSM gave secrets")
-	}
-}
-
-func TestStoreFromEnv(t *testing.T) {
-	env := func(m map[string]string) func(string) (string, bool) {
-		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-	}
-	newSSM := func() webhook.ParameterReader { return &fakeSSM{} }
-	if s, err := webhook.StoreFromEnv(env(map[string]string{webhook.EnvSecrets: `{"demo":["` + secretA + `"]}`}), newSSM); err != nil {
-		t.Fatal(err)
-	} else if _, ok := s.(webhook.Sources); !ok {
-		t.Errorf("inline secrets gave %T", s)
-	}
-	if s, err := webhook.StoreFromEnv(env(map[string]string{webhook.EnvSecretsPath: "/flagline/prod/sources"}), newSSM); err != nil {
-		t.Fatal(err)
-	} else if _, ok := s.(*webhook.SSMStore); !ok {
-		t.Errorf("SSM path gave %T", s)
-	}
-	if _, err := webhook.StoreFromEnv(env(nil), newSSM); err == nil {
-		t.Error("no configuration accepted")
-	}
-	if _, err := webhook.StoreFromEnv(env(map[string]string{webhook.EnvSecretsPath: "relative"}), newSSM); err == nil {
-		t.Error("relative SSM path accepted")
 	}
 }
 

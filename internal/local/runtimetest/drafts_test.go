@@ -61,6 +61,16 @@ var draftExpired = draftReport{
 	body: `{"url":"https://x.com/passage/status/1850000000000000002","category":"smuggling_offer","explanation":"Account advertises crossings to Crete.","notifier":{"name":"Monitoring Desk","email":"desk@monitor.example.org"},"good_faith":true,"countries":["GR"]}`,
 }
 
+// draftNotifierKey keys the notifier pseudonyms of the reports the runtime
+// tests store.
+var draftNotifierKey = func() reportstore.NotifierKey {
+	k, err := reportstore.ParseNotifierKey(reportstore.NewNotifierKey())
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
 func (d draftReport) item(t *testing.T) map[string]types.AttributeValue {
 	t.Helper()
 	at, err := time.Parse(time.RFC3339Nano, d.received)
@@ -71,7 +81,7 @@ func (d draftReport) item(t *testing.T) map[string]types.AttributeValue {
 	if err != nil {
 		t.Fatalf("draft report %s: %v", d.id, err)
 	}
-	s := &reportstore.Store{}
+	s := &reportstore.Store{NotifierKey: draftNotifierKey}
 	return s.Item(reportstore.Delivery{Source: d.source, ID: d.id, Body: []byte(d.body), ReceivedAt: at}, r, sha256.Sum256([]byte(d.body)))
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 
 	"github.com/flagline/flagline/shared/canon"
+	"github.com/flagline/flagline/shared/intake"
 	"github.com/flagline/flagline/shared/reportstore"
 	"github.com/flagline/flagline/shared/webhook"
 )
@@ -52,7 +53,7 @@ var ingestFirst = []string{"ingest-valid.json", "ingest-retry.json"}
 
 var ingestSuite = suite{
 	events:    slices.Sorted(maps.Keys(ingestEvents)),
-	overrides: map[string]string{webhook.EnvSecrets: `{"demo":["` + demoSecret + `"]}`},
+	overrides: map[string]string{webhook.EnvSecrets: `{"demo":["` + demoSecret + `"]}`, intake.EnvNotifierKey: reportstore.NewNotifierKey()},
 	run:       runIngest,
 }
 

@@ -341,8 +341,96 @@ func (e *evaluator) call(fn string, arg ast.Node) (any, error) {
 			}
 		}
 		return e.sub(text, vars)
+	case "If":
+		// Fn::If [condition, value if true, value if false]: the condition
+		// is a name under Conditions.
+		// https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-conditions.html#intrinsic-function-reference-conditions-if
+		a, err := args(3)
+		if err != nil {
+			return nil, err
+		}
+		name, ok := scalar(a[0])
+		if !ok {
+			return nil, errors.New("If wants a condition name")
+		}
+		holds, err := e.condition(name, 0)
+		if err != nil {
+			return nil, err
+		}
+		if holds {
+			return e.eval(a[1])
+		}
+		return e.eval(a[2])
 	}
 	return nil, fmt.Errorf("intrinsic function %s is not supported locally", fn)
+}
+
+// condition evaluates the template's Conditions entry name.
+func (e *evaluator) condition(name string, depth int) (bool, error) {
+	n := child(e.t.root, "Conditions", name)
+	if n == nil {
+		return false, fmt.Errorf("the template has no condition %s", name)
+	}
+	if depth > 16 {
+		return false, fmt.Errorf("condition %s refers to itself", name)
+	}
+	return e.cond(n, depth)
+}
+
+// cond evaluates a condition function: Fn::Equals, Fn::Not, Fn::And,
+// Fn::Or, or Condition naming another one (same page as Fn::If).
+func (e *evaluator) cond(n ast.Node, depth int) (bool, error) {
+	fn, arg, ok := intrinsic(n)
+	if !ok {
+		if entries, isMap := mapping(n); isMap && len(entries) == 1 && keyOf(entries[0]) == "Condition" {
+			fn, arg, ok = "Condition", entries[0].Value, true
+		}
+	}
+	if !ok {
+		return false, fmt.Errorf("%s is not a condition function", describe(n))
+	}
+	seq, _ := arg.(*ast.SequenceNode)
+	switch fn {
+	case "Condition":
+		name, ok := scalar(arg)
+		if !ok {
+			return false, errors.New("Condition wants a name")
+		}
+		return e.condition(name, depth+1)
+	case "Equals":
+		if seq == nil || len(seq.Values) != 2 {
+			return false, errors.New("Equals wants a list of 2 values")
+		}
+		a, err := e.str(seq.Values[0])
+		if err != nil {
+			return false, err
+		}
+		b, err := e.str(seq.Values[1])
+		if err != nil {
+			return false, err
+		}
+		return a == b, nil
+	case "Not", "And", "Or":
+		if seq == nil || len(seq.Values) == 0 || fn == "Not" && len(seq.Values) != 1 {
+			return false, fmt.Errorf("%s wants a list of conditions", fn)
+		}
+		all, any := true, false
+		for _, v := range seq.Values {
+			holds, err := e.cond(v, depth+1)
+			if err != nil {
+				return false, err
+			}
+			all, any = all && holds, any || holds
+		}
+		switch fn {
+		case "Not":
+			return !all, nil
+		case "And":
+			return all, nil
+		}
+		return any, nil
+	}
+	return false, fmt.Errorf("condition function %s is not supported locally", fn)
 }
 
 func (e *evaluator) ref(name string) (any, error) {

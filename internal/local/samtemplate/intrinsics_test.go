@@ -84,6 +84,13 @@ Parameters:
   Stage: {Type: String, Default: prod}
   Days: {Type: Number, Default: 30}
   NoDefault: {Type: String}
+  Path: {Type: String, Default: ""}
+Conditions:
+  PathEmpty: !Equals [!Ref Path, ""]
+  IsProd: {"Fn::Equals": [!Ref Stage, prod]}
+  NotProd: !Not [!Condition IsProd]
+  Both: !And [{Condition: PathEmpty}, !Condition IsProd]
+  Either: !Or [!Condition NotProd, !Equals [a, b]]
 Globals:
   Function:
     Timeout: 7
@@ -120,12 +127,22 @@ Resources:
           SUB_VARS: !Sub ["${X}-${Stage}", {X: !Ref Days}]
           LONG_FORM: {"Fn::Join": [",", [{"Ref": "Stage"}, "z"]]}
           PARTITION: !Ref AWS::Partition
+          IF_SUB: !If [PathEmpty, !Sub "/flagline/${Stage}/sources", !Ref Path]
+          IF_NOT: !If [NotProd, yes, no]
+          IF_AND: !If [Both, yes, no]
+          IF_OR: {"Fn::If": [Either, yes, no]}
   Bad:
     Type: AWS::Serverless::Function
     Properties:
       Environment:
         Variables:
-          IF: !If [Cond, a, b]
+          MAP: !FindInMap [M, a, b]
+  NoCondition:
+    Type: AWS::Serverless::Function
+    Properties:
+      Environment:
+        Variables:
+          IF: !If [Missing, a, b]
   NeedsParam:
     Type: AWS::Serverless::Function
     Properties:
@@ -173,6 +190,10 @@ func TestIntrinsics(t *testing.T) {
 		"SUB_VARS":       "30-prod",
 		"LONG_FORM":      "prod,z",
 		"PARTITION":      "aws",
+		"IF_SUB":         "/flagline/prod/sources",
+		"IF_NOT":         "no",
+		"IF_AND":         "yes",
+		"IF_OR":          "no",
 	}
 	for k, v := range want {
 		if env[k] != v {
@@ -184,9 +205,15 @@ func TestIntrinsics(t *testing.T) {
 	}
 
 	l.Params = map[string]string{"Names": "x,y", "Stage": "dev"}
-	if env, err := tpl.Environment("Fn", l); err != nil || env["JOIN"] != "x|y" || env["REF"] != "dev" {
+	if env, err := tpl.Environment("Fn", l); err != nil || env["JOIN"] != "x|y" || env["REF"] != "dev" ||
+		env["IF_SUB"] != "/flagline/dev/sources" || env["IF_NOT"] != "yes" || env["IF_AND"] != "no" || env["IF_OR"] != "yes" {
 		t.Errorf("with parameter values: %v %v", env, err)
 	}
+	l.Params["Path"] = "/custom/path"
+	if env, err := tpl.Environment("Fn", l); err != nil || env["IF_SUB"] != "/custom/path" {
+		t.Errorf("!If with the condition false: %v %v", env["IF_SUB"], err)
+	}
+	delete(l.Params, "Path")
 	if refs, err := tpl.EnvironmentReferences("Fn"); err != nil || strings.Join(refs, ",") != "Queue" {
 		t.Errorf("references %v %v, want [Queue]", refs, err)
 	}
@@ -195,8 +222,11 @@ func TestIntrinsics(t *testing.T) {
 		rt["AWS_LAMBDA_LOG_FORMAT"] != "JSON" || rt["AWS_LAMBDA_LOG_LEVEL"] != "DEBUG" || rt["_HANDLER"] != "bootstrap" {
 		t.Errorf("runtime environment %v %v", rt, err)
 	}
-	if _, err := tpl.Environment("Bad", l); err == nil || !strings.Contains(err.Error(), "If") {
-		t.Errorf("!If: %v, want an error naming it", err)
+	if _, err := tpl.Environment("Bad", l); err == nil || !strings.Contains(err.Error(), "FindInMap") {
+		t.Errorf("!FindInMap: %v, want an error naming it", err)
+	}
+	if _, err := tpl.Environment("NoCondition", l); err == nil || !strings.Contains(err.Error(), "Missing") {
+		t.Errorf("!If of an undeclared condition: %v, want an error naming it", err)
 	}
 	if _, err := tpl.Environment("NeedsParam", l); err == nil || !strings.Contains(err.Error(), "NoDefault") {
 		t.Errorf("a parameter without default or value: %v", err)
@@ -208,5 +238,24 @@ func TestFunctionDir(t *testing.T) {
 		if got := FunctionDir(id); got != want {
 			t.Errorf("FunctionDir(%s) = %s, want %s", id, got, want)
 		}
+	}
+}
+
+// A stage reads its own secrets: the secrets path and the notifier key
+// follow Stage unless WebhookSecretsPath names another path.
+func TestProjectSecretsFollowStage(t *testing.T) {
+	tpl := loadProject(t)
+	l := projectLocals
+	l.Params = map[string]string{"Stage": "staging"}
+	env, err := tpl.Environment("IngestFunction", l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env["WEBHOOK_SECRETS_PATH"] != "/flagline/staging/sources" || env["NOTIFIER_KEY_PARAMETER"] != "/flagline/staging/notifier-key" {
+		t.Errorf("staging reads %q and %q", env["WEBHOOK_SECRETS_PATH"], env["NOTIFIER_KEY_PARAMETER"])
+	}
+	l.Params = map[string]string{"Stage": "staging", "WebhookSecretsPath": "/shared/sources"}
+	if env, err := tpl.Environment("IngestFunction", l); err != nil || env["WEBHOOK_SECRETS_PATH"] != "/shared/sources" {
+		t.Errorf("with WebhookSecretsPath set: %q %v", env["WEBHOOK_SECRETS_PATH"], err)
 	}
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package reportstore
+
+const raceEnabled = false
