@@ -29,6 +29,7 @@ const (
 )
 
 const contactsUsage = `usage: flagline contacts apply --file contacts.yaml --topic-arn ARN --table NAME [--dlq-arn ARN] [--dry-run]
+       flagline contacts confirm [--topic-arn ARN] 'CONFIRMATION-LINK' (or TOKEN, or - to read it from stdin)
        flagline contacts validate --file contacts.yaml
 
 apply reconciles the alerts topic with the contact directory file, like
@@ -41,8 +42,15 @@ contact points no longer in the file). The plan is printed first; with
 --dry-run nothing is changed. Applying the same file again changes nothing.
 
 Subscriptions awaiting confirmation (email, https) can be neither changed
-nor removed; they are listed as pending. The dead-letter queue must be in
-the topic's account and region, and its policy must let the topic send to it.
+nor removed; they are listed as pending. Subscriptions confirmed by opening
+their link are listed as unauthenticated: the unsubscribe link in any of
+their alert emails removes them. The dead-letter queue must be in the
+topic's account and region, and its policy must let the topic send to it.
+
+confirm confirms an email (or https) subscription from the confirmation
+link its owner forwarded unopened (quote it: it contains "&"), with
+AuthenticateOnUnsubscribe, so that unsubscribing it needs AWS credentials.
+It fails if the subscription was already confirmed by opening the link.
 
 AWS credentials, region and endpoint come from the standard chain
 (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL for moto or LocalStack, …).
@@ -55,18 +63,20 @@ flags:
 func runContacts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, contactsUsage)
-		return usageError{errors.New("missing subcommand: apply or validate")}
+		return usageError{errors.New("missing subcommand: apply, confirm or validate")}
 	}
 	switch args[0] {
 	case "apply":
 		return runContactsApply(ctx, args[1:], stdout, stderr)
+	case "confirm":
+		return runContactsConfirm(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "validate":
 		return runContactsValidate(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stderr, contactsUsage)
 		return flag.ErrHelp
 	}
-	return usageError{fmt.Errorf("unknown subcommand %q: use apply or validate", args[0])}
+	return usageError{fmt.Errorf("unknown subcommand %q: use apply, confirm or validate", args[0])}
 }
 
 // contactsOptions are the parsed flags of "flagline contacts apply".
@@ -150,6 +160,83 @@ func runContactsApply(ctx context.Context, args []string, stdout, stderr io.Writ
 	clients := contacts.Clients{SNS: sns.NewFromConfig(cfg), DynamoDB: dynamodb.NewFromConfig(cfg)}
 	_, err = contacts.Apply(ctx, clients, o.target, dir, contacts.Options{DryRun: o.dryRun, Out: stdout})
 	return err
+}
+
+// parseContactsConfirmArgs reads the flags and the link (or token) of
+// "flagline contacts confirm". The topic is --topic-arn, else
+// $ALERTS_TOPIC_ARN, else the link's.
+func parseContactsConfirmArgs(args []string, stdin io.Reader, stderr io.Writer) (topicARN string, c contacts.Confirmation, err error) {
+	fs := newContactsFlags("confirm", stderr)
+	fs.StringVar(&topicARN, "topic-arn", "", "`ARN` of the alerts topic; default $"+topicEnv+", else the link's")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", c, err
+		}
+		return "", c, usageError{err}
+	}
+	switch {
+	case fs.NArg() == 0:
+		return "", c, usageError{errors.New("missing the confirmation link (quoted) or its token")}
+	case fs.NArg() > 1:
+		return "", c, usageError{fmt.Errorf("unexpected argument %q: quote the link, it contains \"&\"", fs.Arg(1))}
+	}
+	text := fs.Arg(0)
+	if text == "-" {
+		b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
+		if err != nil {
+			return "", c, fmt.Errorf("read the link from stdin: %w", err)
+		}
+		text = string(b)
+	}
+	if c, err = contacts.ParseConfirmation(text); err != nil {
+		return "", c, usageError{err}
+	}
+	if topicARN == "" {
+		topicARN = strings.TrimSpace(os.Getenv(topicEnv))
+	}
+	if topicARN == "" {
+		topicARN = c.TopicARN
+	}
+	if topicARN == "" {
+		return "", c, usageError{errors.New("missing --topic-arn (or " + topicEnv + "): a bare token does not name its topic")}
+	}
+	if err := contacts.CheckTopicARN(topicARN); err != nil {
+		return "", c, usageError{fmt.Errorf("topic %q: %w", topicARN, err)}
+	}
+	return topicARN, c, nil
+}
+
+func runContactsConfirm(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	topicARN, c, err := parseContactsConfirmArgs(args, stdin, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = strings.Split(topicARN, ":")[3]
+	}
+	return confirmSubscription(ctx, sns.NewFromConfig(cfg), topicARN, c, stdout)
+}
+
+// confirmSubscription confirms and says what it did, and what to do when
+// the link had been opened first.
+func confirmSubscription(ctx context.Context, api contacts.ConfirmAPI, topicARN string, c contacts.Confirmation, stdout io.Writer) error {
+	got, err := contacts.Confirm(ctx, api, topicARN, c)
+	switch {
+	case errors.Is(err, contacts.ErrUnauthenticated):
+		return fmt.Errorf("%w\nThe link was opened before (by its owner or a mail scanner), so the unsubscribe link in any alert email removes it. "+
+			"Unsubscribe it (aws sns unsubscribe --subscription-arn %s), run flagline contacts apply again, and ask for the new link unopened", err, got.ARN)
+	case err != nil:
+		return err
+	case !got.Checked:
+		fmt.Fprintf(stdout, "Confirmed %s, which SNS does not show yet: check it with flagline contacts apply --dry-run (no \"unauthenticated\" line).\n", got.ARN)
+	default:
+		fmt.Fprintf(stdout, "Confirmed %s %s (%s) with authentication: unsubscribing it needs AWS credentials.\n", got.Protocol, got.Endpoint, got.ARN)
+	}
+	return nil
 }
 
 func runContactsValidate(args []string, stdout, stderr io.Writer) error {

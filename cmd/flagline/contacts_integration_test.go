@@ -3,10 +3,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,9 +24,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/internal/local/motoserver"
 	"github.com/flagline/flagline/internal/local/samtemplate"
+	"github.com/flagline/flagline/shared/contacts"
 )
 
 // TestContactsApplyEndToEnd runs "flagline contacts apply" as an operator
@@ -167,5 +175,75 @@ func TestContactsApplyEndToEnd(t *testing.T) {
 	stored, err := contacts.StoredContactPoints(ctx, db, "flagline-table")
 	if err != nil || len(stored) != 1 || stored[0].ID != "it-polpost" {
 		t.Errorf("stored: %+v %v", stored, err)
+	}
+
+	// The desk forwards its confirmation link unopened; the operator
+	// confirms it. What SNS is asked is recorded on the way to moto.
+	confirms := recordConfirmations(t, moto.URL)
+	token := "2336412f37fb687f5d51e6e2425c464de257e9a829aa2d84c5a7249b36788ba5"
+	link := "https://sns." + motoserver.Region + ".amazonaws.com/confirmation.html?TopicArn=" + url.QueryEscape(topicARN) +
+		"&Token=" + token + "&Endpoint=referrals%40polpost.it.example"
+	t.Setenv(topicEnv, "")
+	code, stdout, stderr = runContactsCLI(t, "confirm", link)
+	// moto confirms any token for an existing topic and answers a made-up
+	// subscription ARN that it does not know (moto/sns/responses.py,
+	// confirm_subscription), so the read-back finds nothing; SNS answers
+	// the ARN of the subscription the token confirms and refuses an
+	// unknown token. The read-back and its outcomes are tested against a
+	// fake in shared/contacts (TestConfirm*).
+	if code != 0 || !strings.Contains(stdout, "Confirmed "+topicARN+":") {
+		t.Errorf("confirm: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	got := confirms()
+	if len(got) != 1 {
+		t.Fatalf("%d ConfirmSubscription requests, want 1", len(got))
+	}
+	// AuthenticateOnUnsubscribe only counts in a signed request.
+	if f := got[0].form; f.Get("TopicArn") != topicARN || f.Get("Token") != token || f.Get("AuthenticateOnUnsubscribe") != "true" ||
+		!strings.HasPrefix(got[0].authorization, "AWS4-HMAC-SHA256 ") {
+		t.Errorf("ConfirmSubscription request %v, Authorization %q", f, got[0].authorization)
+	}
+	if strings.Contains(stdout+stderr, token) {
+		t.Errorf("the token was printed:\n%s\n%s", stdout, stderr)
+	}
+}
+
+// confirmation is a ConfirmSubscription request as it went over the wire.
+type confirmation struct {
+	form          url.Values
+	authorization string
+}
+
+// recordConfirmations points the standard configuration chain at a proxy
+// to motoURL and returns what ConfirmSubscription requests went through.
+func recordConfirmations(t *testing.T, motoURL string) func() []confirmation {
+	t.Helper()
+	target, err := url.Parse(motoURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	var seen []confirmation
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if form, err := url.ParseQuery(string(body)); err == nil && form.Get("Action") == "ConfirmSubscription" {
+			mu.Lock()
+			seen = append(seen, confirmation{form: form, authorization: r.Header.Get("Authorization")})
+			mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
+	return func() []confirmation {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
 	}
 }

@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/flagline/flagline/shared/contacts"
 )
 
 const (
@@ -130,5 +136,99 @@ func TestContactsWarnsWithoutCoordinator(t *testing.T) {
 	code, _, stderr := runContactsCLI(t, "validate", "--file", path)
 	if code != 0 || !strings.Contains(stderr, "warning: no contact point answers for EU") {
 		t.Errorf("exit %d, stderr: %s", code, stderr)
+	}
+}
+
+func TestContactsConfirmCommandLine(t *testing.T) {
+	unsetContactsEnv(t)
+	link := "https://sns.eu-west-1.amazonaws.com/confirmation.html?TopicArn=" + contactsTestTopic + "&Token=2336412f37fb687f&Endpoint=desk@it.example"
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"no link", []string{"confirm"}, 2, "missing the confirmation link"},
+		// An unquoted link is cut by the shell at its first "&".
+		{"link cut at &", []string{"confirm", "https://sns.eu-west-1.amazonaws.com/confirmation.html?TopicArn=" + contactsTestTopic}, 2,
+			"the link has no Token (quote the whole link"},
+		{"two arguments", []string{"confirm", link, "Token=abc"}, 2, "quote the link"},
+		{"not an SNS link", []string{"confirm", "https://example.org/?TopicArn=" + contactsTestTopic + "&Token=abc"}, 2,
+			"not an https link to sns.<region>.amazonaws.com"},
+		{"bare token without a topic", []string{"confirm", "2336412f37fb687f"}, 2, "a bare token does not name its topic"},
+		{"bad topic", []string{"confirm", "--topic-arn", "alerts", "2336412f37fb687f"}, 2, `topic "alerts"`},
+		// Refused before any AWS call: the link is for another topic.
+		{"link for another topic", []string{"confirm", "--topic-arn", "arn:aws:sns:eu-west-1:123456789012:staging-alerts", link}, 1,
+			"the link confirms a subscription to another topic"},
+		{"help", []string{"confirm", "-h"}, 0, "flagline contacts confirm"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runContactsCLI(t, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.stderr) || stdout != "" {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s\nwant stderr containing %q", code, tc.code, stdout, stderr, tc.stderr)
+			}
+			if strings.Contains(stderr, "2336412f37fb687f") {
+				t.Errorf("the token is shown: %s", stderr)
+			}
+		})
+	}
+}
+
+func TestContactsConfirmReadsTheLinkFromStdin(t *testing.T) {
+	unsetContactsEnv(t)
+	link := "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=" + contactsTestTopic + "&Token=2336412f37fb687f\n"
+	topic, c, err := parseContactsConfirmArgs([]string{"-"}, strings.NewReader(link), &bytes.Buffer{})
+	if err != nil || topic != contactsTestTopic || c.Token != "2336412f37fb687f" {
+		t.Errorf("topic %q, confirmation %+v, err %v", topic, c, err)
+	}
+	// The environment's topic is used for a bare token.
+	t.Setenv(topicEnv, contactsTestTopic)
+	if topic, _, err := parseContactsConfirmArgs([]string{"2336412f37fb687f"}, nil, &bytes.Buffer{}); err != nil || topic != contactsTestTopic {
+		t.Errorf("bare token: topic %q, err %v", topic, err)
+	}
+}
+
+// fakeConfirm answers ConfirmSubscription and GetSubscriptionAttributes.
+type fakeConfirm struct {
+	authenticated string
+	confirmIn     *sns.ConfirmSubscriptionInput
+}
+
+func (f *fakeConfirm) ConfirmSubscription(_ context.Context, in *sns.ConfirmSubscriptionInput, _ ...func(*sns.Options)) (*sns.ConfirmSubscriptionOutput, error) {
+	f.confirmIn = in
+	return &sns.ConfirmSubscriptionOutput{SubscriptionArn: aws.String(contactsTestTopic + ":sub-1")}, nil
+}
+
+func (f *fakeConfirm) GetSubscriptionAttributes(_ context.Context, in *sns.GetSubscriptionAttributesInput, _ ...func(*sns.Options)) (*sns.GetSubscriptionAttributesOutput, error) {
+	return &sns.GetSubscriptionAttributesOutput{Attributes: map[string]string{
+		"SubscriptionArn": aws.ToString(in.SubscriptionArn), "Protocol": "email", "Endpoint": "desk@it.example",
+		"PendingConfirmation": "false", "ConfirmationWasAuthenticated": f.authenticated,
+	}}, nil
+}
+
+func TestContactsConfirmSays(t *testing.T) {
+	c := contacts.Confirmation{TopicARN: contactsTestTopic, Token: "2336412f37fb687f"}
+	var out bytes.Buffer
+	f := &fakeConfirm{authenticated: "true"}
+	if err := confirmSubscription(context.Background(), f, contactsTestTopic, c, &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Confirmed email desk@it.example (" + contactsTestTopic + ":sub-1) with authentication: unsubscribing it needs AWS credentials.\n"; out.String() != want {
+		t.Errorf("stdout %q, want %q", out.String(), want)
+	}
+	if aws.ToString(f.confirmIn.AuthenticateOnUnsubscribe) != "true" {
+		t.Errorf("AuthenticateOnUnsubscribe = %q", aws.ToString(f.confirmIn.AuthenticateOnUnsubscribe))
+	}
+
+	out.Reset()
+	err := confirmSubscription(context.Background(), &fakeConfirm{authenticated: "false"}, contactsTestTopic, c, &out)
+	if !errors.Is(err, contacts.ErrUnauthenticated) || out.Len() != 0 {
+		t.Fatalf("opened link: err %v, stdout %q", err, out.String())
+	}
+	for _, s := range []string{"desk@it.example", "aws sns unsubscribe --subscription-arn " + contactsTestTopic + ":sub-1", "flagline contacts apply"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error lacks %q: %v", s, err)
+		}
 	}
 }

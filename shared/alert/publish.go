@@ -33,12 +33,36 @@ const (
 	AttrLevel    = "level"
 )
 
+// AttrSMSType sets, per message, how SNS sends the SMS: Transactional
+// ("critical messages"; SNS optimizes for the highest reliability) rather
+// than the account's default type, Promotional unless changed, which SNS
+// optimizes for cost and some countries hold back at quiet hours
+// (https://docs.aws.amazon.com/sns/latest/dg/sms_preferences.html,
+// https://docs.aws.amazon.com/sns/latest/dg/sms_publish-to-phone.html,
+// https://docs.aws.amazon.com/sms-voice/latest/userguide/sms-limitations.html).
+// It rides on the topic publish like any attribute: a filter policy
+// compares only the attributes it names, so it does not change routing
+// (https://docs.aws.amazon.com/sns/latest/dg/sns-subscription-filter-policies.html).
+// No AWS.SNS.SMS.SenderID is set: sender IDs are per country, must be
+// registered where the country asks for it, and are not supported in
+// others; the account's origination identities are the place for them
+// (README "Deploying").
+const (
+	AttrSMSType          = "AWS.SNS.SMS.SMSType"
+	SMSTypeTransactional = "Transactional"
+)
+
+// MaxAttributes is the most message attributes an alert carries: an SQS
+// subscription with raw message delivery drops a message with more than
+// 10 (https://docs.aws.amazon.com/sns/latest/dg/sns-message-attributes.html).
+const MaxAttributes = 10
+
 // PublishInput builds the SNS Publish of a routed, rendered alert: one
 // message per protocol (MessageStructure json), the email subject, and the
 // attributes filter policies route on — country (String.Array, e.g.
 // ["IT","EU"]), severity, category (the primary one), platform, case_id,
-// alert_id and level (Number). A message over MaxMessageBytes gives
-// ErrTooLarge.
+// alert_id and level (Number) — and AttrSMSType Transactional for SMS
+// subscribers. A message over MaxMessageBytes gives ErrTooLarge.
 func PublishInput(topicARN string, a *Alert, m Message) (*sns.PublishInput, error) {
 	body, err := m.JSON()
 	if err != nil {
@@ -61,6 +85,7 @@ func PublishInput(topicARN string, a *Alert, m Message) (*sns.PublishInput, erro
 		AttrCaseID:   str(a.Case.ID),
 		AttrAlertID:  str(a.ID),
 		AttrLevel:    {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(a.Level))},
+		AttrSMSType:  str(SMSTypeTransactional),
 	}
 	size := len(body) + len(m.Subject)
 	for name, v := range attrs {

@@ -40,6 +40,8 @@ func TestPublishInput(t *testing.T) {
 		"case_id":  {"String", "ivul6jn4ozqe6gny"},
 		"alert_id": {"String", "ivul6jn4ozqe6gny-4"},
 		"level":    {"Number", "4"},
+		// SMS go by the transactional route, not the default promotional.
+		"AWS.SNS.SMS.SMSType": {"String", "Transactional"},
 	}
 	got := map[string][2]string{}
 	for k, v := range in.MessageAttributes {
@@ -50,6 +52,9 @@ func TestPublishInput(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("attributes\n got %v\nwant %v", got, want)
+	}
+	if len(in.MessageAttributes) > alert.MaxAttributes {
+		t.Errorf("%d attributes: an SQS subscription with raw delivery drops a message with more than %d", len(in.MessageAttributes), alert.MaxAttributes)
 	}
 	var countries []string
 	if err := json.Unmarshal([]byte(*in.MessageAttributes["country"].StringValue), &countries); err != nil || !slices.Equal(countries, []string{"IT", "EU"}) {

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/flagline/flagline/internal/local/samtemplate"
 	"github.com/flagline/flagline/shared/alert"
 	"github.com/flagline/flagline/shared/casestore"
 )
@@ -67,7 +69,13 @@ func TestRenderEveryAlert(t *testing.T) {
 		{"one report", func(c *casestore.Case) { c.Reports, c.Sources, c.Notifiers = 1, 1, 1 }, false},
 	}
 	levels := []int{1, 2, 3, 4, 5, 6}
+	displayName := alertsTopicDisplayName(t)
 	n, ucs2 := 0, 0
+	var longest struct {
+		handset  string
+		units    int
+		segments int
+	}
 	for _, v := range variants {
 		for _, cats := range categories {
 			for _, sev := range casestore.Severities {
@@ -81,9 +89,21 @@ func TestRenderEveryAlert(t *testing.T) {
 						if err != nil {
 							t.Fatalf("%s %v %s L%d %s: %v", v.name, cats, sev, level, kind, err)
 						}
-						checkRendered(t, fmt.Sprintf("%s/%v/%s/L%d/%s", v.name, cats, sev, level, kind), &a, m, v.unicode)
-						if enc, _, _ := alert.Segments(m.SMS); enc == alert.UCS2 {
+						name := fmt.Sprintf("%s/%v/%s/L%d/%s", v.name, cats, sev, level, kind)
+						checkRendered(t, name, &a, m, v.unicode)
+						// What the handset receives is the topic's SMS
+						// prefix and the text: one segment, whatever the alert.
+						handset := alert.Handset(displayName, m.SMS)
+						enc, units, _ := alert.Segments(handset)
+						_, segments := alert.SegmentCount(handset)
+						if segments != 1 {
+							t.Errorf("%s: the handset gets %d segments (%s, %d): %q", name, segments, enc, units, handset)
+						}
+						if enc == alert.UCS2 {
 							ucs2++
+						}
+						if enc == alert.GSM7 && units > longest.units || longest.handset == "" {
+							longest.handset, longest.units, longest.segments = handset, units, segments
 						}
 						n++
 					}
@@ -91,10 +111,30 @@ func TestRenderEveryAlert(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d alerts rendered, %d SMS in UCS-2", n, ucs2)
+	t.Logf("%d alerts rendered, %d SMS in UCS-2; longest on the handset: %d GSM-7 septets, %d segment(s): %q",
+		n, ucs2, longest.units, longest.segments, longest.handset)
+	if longest.units < alert.GSM7Segment-9 {
+		t.Errorf("the longest SMS has %d septets: the matrix does not test the 160-septet limit", longest.units)
+	}
 	if ucs2 == 0 {
 		t.Error("no SMS was UCS-2: the matrix does not test the 70-character limit")
 	}
+}
+
+// alertsTopicDisplayName is the DisplayName template.yaml gives the alerts
+// topic: SNS prefixes it to every SMS the topic sends.
+func alertsTopicDisplayName(t *testing.T) string {
+	t.Helper()
+	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, ok := tpl.Resources["AlertsTopic"]
+	if !ok || topic.Type != "AWS::SNS::Topic" {
+		t.Fatalf("template.yaml has no AWS::SNS::Topic AlertsTopic")
+	}
+	name, _ := topic.Properties["DisplayName"].(string)
+	return name
 }
 
 func checkRendered(t *testing.T, name string, a *alert.Alert, m alert.Message, unicode bool) {

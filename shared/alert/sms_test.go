@@ -48,3 +48,56 @@ func TestSegments(t *testing.T) {
 		})
 	}
 }
+
+func TestHandset(t *testing.T) {
+	tests := []struct {
+		displayName, text, want string
+	}{
+		{"", "Flagline L2 HIGH IT", "Flagline L2 HIGH IT"},
+		{"MyTopic", "Hello World!", "MYTOPIC> Hello World!"},
+		{"Flagline", "L2", "FLAGLINE> L2"},
+	}
+	for _, tc := range tests {
+		if got := alert.Handset(tc.displayName, tc.text); got != tc.want {
+			t.Errorf("Handset(%q, %q) = %q, want %q", tc.displayName, tc.text, got, tc.want)
+		}
+	}
+}
+
+func TestSegmentCount(t *testing.T) {
+	tests := []struct {
+		name     string
+		text     string
+		encoding string
+		segments int
+	}{
+		{"empty", "", alert.GSM7, 0},
+		{"160 septets, one", strings.Repeat("a", 160), alert.GSM7, 1},
+		{"161 septets, two parts of 153", strings.Repeat("a", 161), alert.GSM7, 2},
+		{"306 septets, two", strings.Repeat("a", 306), alert.GSM7, 2},
+		{"307 septets, three", strings.Repeat("a", 307), alert.GSM7, 3},
+		{"extension chars count two", strings.Repeat("€", 80), alert.GSM7, 1},
+		{"81 euros, two", strings.Repeat("€", 81), alert.GSM7, 2},
+		// 152 septets then an escape pair: the pair moves to the second part.
+		{"escape pair not split", strings.Repeat("a", 152) + "€" + strings.Repeat("a", 152), alert.GSM7, 3},
+		{"escape pair fits", strings.Repeat("a", 151) + "€" + strings.Repeat("a", 153), alert.GSM7, 2},
+		{"70 UCS-2, one", strings.Repeat("ж", 70), alert.UCS2, 1},
+		{"71 UCS-2, two parts of 67", strings.Repeat("ж", 71), alert.UCS2, 2},
+		{"134 UCS-2, two", strings.Repeat("ж", 134), alert.UCS2, 2},
+		{"135 UCS-2, three", strings.Repeat("ж", 135), alert.UCS2, 3},
+		// 66 units then a surrogate pair: the pair moves to the second part.
+		{"surrogate pair not split", strings.Repeat("ж", 66) + "🚤" + strings.Repeat("ж", 66), alert.UCS2, 3},
+		{"one non-GSM char makes all UCS-2", strings.Repeat("a", 70) + "ş", alert.UCS2, 2},
+		{"display name prefix of 10 pushes 160 to two", alert.Handset("Flagline", strings.Repeat("a", 151)), alert.GSM7, 2},
+		{"display name prefix fits", alert.Handset("Flagline", strings.Repeat("a", 150)), alert.GSM7, 1},
+		{"display name outside GSM makes all UCS-2", alert.Handset("Ωmega ş", strings.Repeat("a", 65)), alert.UCS2, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			enc, n := alert.SegmentCount(tc.text)
+			if enc != tc.encoding || n != tc.segments {
+				t.Errorf("SegmentCount(%q) = %s, %d; want %s, %d", tc.text, enc, n, tc.encoding, tc.segments)
+			}
+		})
+	}
+}

@@ -22,9 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/internal/local/motoserver"
 	"github.com/flagline/flagline/internal/local/samtemplate"
+	"github.com/flagline/flagline/shared/contacts"
 )
 
 var moto *motoserver.Server
@@ -147,6 +147,10 @@ func (e *env) publish(t *testing.T, alerts ...alert) {
 			"case_id":  {DataType: aws.String("String"), StringValue: aws.String("case-" + a.id)},
 			"alert_id": {DataType: aws.String("String"), StringValue: aws.String(a.id)},
 			"level":    {DataType: aws.String("Number"), StringValue: aws.String("1")},
+			// The SMS type rides along, as the alert function sends it
+			// (alert.AttrSMSType): a policy compares only the attributes
+			// it names.
+			"AWS.SNS.SMS.SMSType": {DataType: aws.String("String"), StringValue: aws.String("Transactional")},
 		}
 		if a.countries != nil {
 			list, _ := json.Marshal(a.countries)

@@ -34,9 +34,16 @@ type fakeSub struct {
 	arn, protocol, endpoint string
 	attrs                   map[string]string
 	pending                 bool
+	// token confirms a pending subscription; authenticated says whether
+	// it was confirmed with AuthenticateOnUnsubscribe=true.
+	token         string
+	authenticated bool
 }
 
-var _ TopicAPI = (*fakeSNS)(nil)
+var (
+	_ TopicAPI   = (*fakeSNS)(nil)
+	_ ConfirmAPI = (*fakeSNS)(nil)
+)
 
 func (f *fakeSNS) count(op string) {
 	if f.calls == nil {
@@ -64,7 +71,10 @@ func (f *fakeSNS) find(arn string) *fakeSub {
 // add puts a subscription straight on the topic, as someone else made it.
 func (f *fakeSNS) add(protocol, endpoint string, pending bool, attrs map[string]string) *fakeSub {
 	f.next++
-	s := &fakeSub{arn: fmt.Sprintf("%s:sub-%d", testTopic, f.next), protocol: protocol, endpoint: endpoint, pending: pending, attrs: maps.Clone(attrs)}
+	s := &fakeSub{
+		arn: fmt.Sprintf("%s:sub-%d", testTopic, f.next), protocol: protocol, endpoint: endpoint, pending: pending, attrs: maps.Clone(attrs),
+		token: fmt.Sprintf("2336412f37fb687f5d51e6e2425c464d%04x", f.next), authenticated: !pending,
+	}
 	if s.attrs == nil {
 		s.attrs = map[string]string{}
 	}
@@ -72,10 +82,45 @@ func (f *fakeSNS) add(protocol, endpoint string, pending bool, attrs map[string]
 	return s
 }
 
+// confirmAll confirms every pending subscription the way `flagline
+// contacts confirm` does: authenticated.
 func (f *fakeSNS) confirmAll() {
 	for _, s := range f.subs {
-		s.pending = false
+		if s.pending {
+			s.pending, s.authenticated = false, true
+		}
 	}
+}
+
+// click confirms a subscription as opening its link does: without
+// authentication.
+func (f *fakeSNS) click(s *fakeSub) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s.pending {
+		s.pending, s.authenticated = false, false
+	}
+}
+
+// ConfirmSubscription confirms the pending subscription the token belongs
+// to; AuthenticateOnUnsubscribe=true makes it authenticated. A token of a
+// subscription already confirmed answers its ARN and changes nothing.
+func (f *fakeSNS) ConfirmSubscription(_ context.Context, in *sns.ConfirmSubscriptionInput, _ ...func(*sns.Options)) (*sns.ConfirmSubscriptionOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count("ConfirmSubscription")
+	if aws.ToString(in.TopicArn) != testTopic {
+		return nil, &smithy.GenericAPIError{Code: "NotFound", Message: "Topic does not exist"}
+	}
+	for _, s := range f.subs {
+		if s.token != "" && s.token == aws.ToString(in.Token) {
+			if s.pending {
+				s.pending, s.authenticated = false, aws.ToString(in.AuthenticateOnUnsubscribe) == "true"
+			}
+			return &sns.ConfirmSubscriptionOutput{SubscriptionArn: aws.String(s.arn)}, nil
+		}
+	}
+	return nil, &smithy.GenericAPIError{Code: "InvalidParameter", Message: "Invalid parameter: Token"}
 }
 
 func notFound() error {
@@ -123,6 +168,7 @@ func (f *fakeSNS) GetSubscriptionAttributes(_ context.Context, in *sns.GetSubscr
 	a := maps.Clone(s.attrs)
 	a["SubscriptionArn"], a["Protocol"], a["Endpoint"] = s.arn, s.protocol, s.endpoint
 	a["PendingConfirmation"] = strconv.FormatBool(s.pending)
+	a["ConfirmationWasAuthenticated"] = strconv.FormatBool(s.authenticated)
 	return &sns.GetSubscriptionAttributesOutput{Attributes: a}, nil
 }
 

@@ -149,6 +149,12 @@ func (p *Plan) WriteTo(w io.Writer) (int64, error) {
 			lines++
 		}
 	}
+	for _, c := range p.Subscriptions {
+		if l := c.unauthenticatedLine(); l != "" {
+			b.WriteString(l + "\n")
+			lines++
+		}
+	}
 	if p.rewriteIndex && p.EntryCount(Create)+p.EntryCount(Update)+p.EntryCount(Delete) == 0 {
 		// Entry changes rewrite the index anyway; alone, it is worth a line.
 		fmt.Fprintf(&b, "~ write directory index %s/%s: [%s]\n", IndexKey, IndexSortKey, strings.Join(p.desired, " "))
@@ -162,6 +168,9 @@ func (p *Plan) WriteTo(w io.Writer) (int64, error) {
 		p.Count(Create), p.Count(Update), p.Count(Delete), p.Count(Unchanged))
 	if n := p.Count(Pending); n > 0 {
 		fmt.Fprintf(&b, ", %d pending confirmation", n)
+	}
+	if n := p.Unauthenticated(); n > 0 {
+		fmt.Fprintf(&b, ", %d confirmed without authentication", n)
 	}
 	b.WriteString(".\n")
 	if p.Target.Table != "" {
@@ -215,6 +224,29 @@ func (c SubscriptionChange) line() string {
 		return fmt.Sprintf("? pending %s %s %s: awaiting confirmation; it cannot be unsubscribed before it is confirmed, and lapses if it never is", s.Protocol, s.Endpoint, who)
 	}
 	return ""
+}
+
+// Unauthenticated counts the declared subscriptions confirmed without
+// authentication.
+func (p *Plan) Unauthenticated() int {
+	n := 0
+	for _, c := range p.Subscriptions {
+		if c.unauthenticatedLine() != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// unauthenticatedLine warns of a declared subscription that was confirmed
+// by opening its link; "" for any other.
+func (c SubscriptionChange) unauthenticatedLine() string {
+	if !c.Declared() || !c.Have.Unauthenticated || (c.Action != Unchanged && c.Action != Update) {
+		return ""
+	}
+	return fmt.Sprintf("! unauthenticated %s %s (%s) %s: confirmed by opening its link, so the unsubscribe link in any of its alert emails removes it; "+
+		"unsubscribe it (aws sns unsubscribe --subscription-arn %s), apply again, and confirm the new link with flagline contacts confirm",
+		c.Have.Protocol, c.Have.Endpoint, c.Want.ContactPoint, c.Have.ARN, c.Have.ARN)
 }
 
 var attrLabel = map[string]string{
@@ -365,7 +397,8 @@ func (p *Plan) notes() []string {
 		}
 	}
 	if confirm > 0 {
-		notes = append(notes, strconv.Itoa(confirm)+" new email/https subscription(s) receive nothing until their owners confirm them (SNS sends the confirmation request).")
+		notes = append(notes, strconv.Itoa(confirm)+" new email/https subscription(s) receive nothing until their owners confirm them (SNS sends the confirmation request). "+
+			"Ask each email owner to forward the confirmation link to you without opening it, and confirm it with: flagline contacts confirm 'LINK'.")
 	}
 	if p.Count(Create)+p.Count(Update) > 0 {
 		notes = append(notes, "SNS can take up to 15 minutes to enforce new or changed filter policies.")

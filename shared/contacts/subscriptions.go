@@ -45,6 +45,12 @@ type Subscription struct {
 	RawMessageDelivery bool
 	// Pending: awaiting confirmation by the endpoint's owner.
 	Pending bool
+	// Unauthenticated: confirmed by opening its confirmation link rather
+	// than by `flagline contacts confirm`, so anyone holding one of its
+	// alert emails can unsubscribe it with the link at the foot
+	// (ConfirmationWasAuthenticated false;
+	// https://docs.aws.amazon.com/sns/latest/api/API_GetSubscriptionAttributes.html).
+	Unauthenticated bool
 }
 
 func (s Subscription) key() string { return string(s.Protocol) + " " + s.Endpoint }
@@ -110,6 +116,7 @@ func CurrentSubscriptions(ctx context.Context, api TopicAPI, topicARN string) ([
 			sub.RedrivePolicy = a["RedrivePolicy"]
 			sub.RawMessageDelivery = a["RawMessageDelivery"] == "true"
 			sub.Pending = a["PendingConfirmation"] == "true"
+			sub.Unauthenticated = !sub.Pending && a["ConfirmationWasAuthenticated"] == "false"
 			out = append(out, sub)
 		}
 	}
