@@ -3,6 +3,7 @@
 //	flagline dev       run the whole pipeline locally against moto
 //	flagline send      sign and post reports to an intake endpoint
 //	flagline contacts  reconcile the contact directory into SNS subscriptions
+//	flagline recount   rebuild cases' counts from their reports (after a discarded batch)
 //
 // Run "flagline <command> -h" for a command's flags.
 package main

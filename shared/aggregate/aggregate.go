@@ -32,8 +32,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flagline/flagline/shared/awserr"
+	"github.com/flagline/flagline/shared/canon"
 	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/config"
+	"github.com/flagline/flagline/shared/report"
 	"github.com/flagline/flagline/shared/reportstore"
 	"github.com/flagline/flagline/shared/streamimage"
 )
@@ -75,7 +77,6 @@ type Handler struct {
 type Report struct {
 	CaseID       string   `dynamodbav:"case_id"`
 	CanonicalURL string   `dynamodbav:"canonical_url"`
-	Platform     string   `dynamodbav:"platform"`
 	Category     string   `dynamodbav:"category"`
 	Countries    []string `dynamodbav:"countries,stringset"`
 	Source       string   `dynamodbav:"source"`
@@ -84,6 +85,9 @@ type Report struct {
 	ReceivedAt   string   `dynamodbav:"received_at"`
 	ReportID     string   `dynamodbav:"report_id"`
 	Type         string   `dynamodbav:"type"`
+	// ExpiresAt is when the report item, and the notifier hash on it,
+	// expire (Unix seconds, the table's TTL attribute).
+	ExpiresAt int64 `dynamodbav:"expires_at"`
 }
 
 // entry is one report record of the batch.
@@ -103,12 +107,26 @@ type Mark struct {
 // State is a case item as aggregate reads and writes it.
 type State struct {
 	casestore.Case
-	Version   int             `dynamodbav:"version"`
-	Applied   map[string]Mark `dynamodbav:"applied"`
-	SourceSet []string        `dynamodbav:"sources,stringset,omitempty"`
-	// NotifierSet holds pseudonymous notifier hashes, never addresses.
-	NotifierSet []string `dynamodbav:"notifiers,stringset,omitempty"`
-	exists      bool
+	Version int             `dynamodbav:"version"`
+	Applied map[string]Mark `dynamodbav:"applied"`
+	// SourceSet holds the distinct source names while they are at most
+	// MaxExactSources; SourceSketch counts them after that.
+	SourceSet    []string `dynamodbav:"sources,stringset,omitempty"`
+	SourceSketch []byte   `dynamodbav:"source_sketch,omitempty"`
+	// Pseudonyms maps a pseudonym of each notifier hash (never an address)
+	// to when the last report item carrying that hash expires, while the
+	// notifier count is exact; NotifierSketch counts notifiers after that.
+	// See countNotifiers.
+	Pseudonyms         map[string]int64 `dynamodbav:"notifier_pseudonyms,omitempty"`
+	PseudonymsExpireAt int64            `dynamodbav:"pseudonyms_expire_at,omitempty"`
+	NotifierSketch     []byte           `dynamodbav:"notifier_sketch,omitempty"`
+	// LegacyNotifiers are the raw notifier hashes cases kept before
+	// pseudonyms; the next write moves them into the sketch and removes them.
+	LegacyNotifiers []string `dynamodbav:"notifiers,stringset,omitempty"`
+	// RecountedThrough: a recount (recount.go) counted every report of the
+	// case received at or before it; aggregation skips those.
+	RecountedThrough time.Time `dynamodbav:"recounted_through"`
+	exists           bool
 }
 
 // ErrNoShard: the event carries no shard id, so exactly-once cannot be kept.
@@ -223,6 +241,9 @@ func (h *Handler) load(ctx context.Context, ids []string) (map[string]*State, er
 				if err := attributevalue.UnmarshalMap(item, &s); err != nil {
 					return nil, fmt.Errorf("decode case: %w", err)
 				}
+				if err := s.check(); err != nil {
+					return nil, err
+				}
 				s.exists = true
 				if cur, ok := states[s.ID]; ok {
 					*cur = s
@@ -268,6 +289,9 @@ func (h *Handler) applyCase(ctx context.Context, shard string, s *State, entries
 		if err := attributevalue.UnmarshalMap(ccf.Item, &cur); err != nil {
 			return 0, fmt.Errorf("decode case %s after a conflict: %w", s.ID, err)
 		}
+		if err := cur.check(); err != nil {
+			return 0, err
+		}
 		cur.exists = len(ccf.Item) > 0
 		cur.ID = s.ID
 		*s = cur
@@ -275,12 +299,14 @@ func (h *Handler) applyCase(ctx context.Context, shard string, s *State, entries
 	return 0, fmt.Errorf("update case %s: still conflicting after %d attempts", s.ID, maxConflicts)
 }
 
-// newEntries are the entries above the case's mark for shard.
+// newEntries are the entries above the case's mark for shard, less the
+// reports received at or before recounted_through: a recount counted those,
+// including ones still in the stream.
 func (s *State) newEntries(shard string, entries []entry) []entry {
 	mark := s.Applied[shard].Seq
 	var out []entry
 	for _, e := range entries {
-		if e.seq > mark {
+		if e.seq > mark && e.received.After(s.RecountedThrough) {
 			out = append(out, e)
 		}
 	}
@@ -290,22 +316,20 @@ func (s *State) newEntries(shard string, entries []entry) []entry {
 // apply returns the state after counting entries (which are all new).
 func (s *State) apply(shard string, entries []entry, rules casestore.Rules, now time.Time) *State {
 	n := *s
-	// Sets come back from DynamoDB in no particular order; union keeps them sorted.
-	n.Countries = slices.Sorted(slices.Values(s.Countries))
-	n.Categories = slices.Sorted(slices.Values(s.Categories))
+	// Sets come back from DynamoDB in no particular order; union keeps them
+	// sorted. Countries and categories keep only their closed vocabularies
+	// (what intake accepts), which bounds them.
+	n.Countries = union(nil, known(report.IsCountry, s.Countries...)...)
+	n.Categories = union(nil, known(isCategory, s.Categories...)...)
 	n.SourceSet = slices.Sorted(slices.Values(s.SourceSet))
-	n.NotifierSet = slices.Sorted(slices.Values(s.NotifierSet))
 	n.Explanations = slices.Clone(s.Explanations)
-	n.Applied = make(map[string]Mark, len(s.Applied)+1)
-	for k, m := range s.Applied {
-		if now.Sub(time.Unix(m.At, 0)) < MarkRetention {
-			n.Applied[k] = m
-		}
-	}
+	n.Applied = keepMarks(s.Applied, shard, now)
+	sources := make([]string, 0, len(entries))
+	notifiers := make([]notifierSeen, 0, len(entries))
 	for _, e := range entries {
 		r := e.report
 		if n.Reports == 0 {
-			n.CanonicalURL, n.Platform, n.FirstSeen = r.CanonicalURL, r.Platform, e.received
+			n.CanonicalURL, n.FirstSeen = r.CanonicalURL, e.received
 		}
 		n.Reports++
 		if e.received.Before(n.FirstSeen) {
@@ -314,20 +338,19 @@ func (s *State) apply(shard string, entries []entry, rules casestore.Rules, now 
 		if e.received.After(n.LastSeen) {
 			n.LastSeen = e.received
 		}
-		n.Countries = union(n.Countries, r.Countries...)
-		n.Categories = union(n.Categories, r.Category)
-		n.SourceSet = union(n.SourceSet, r.Source)
-		if r.NotifierHash != "" {
-			n.NotifierSet = union(n.NotifierSet, r.NotifierHash)
-		}
+		n.Countries = union(n.Countries, known(report.IsCountry, r.Countries...)...)
+		n.Categories = union(n.Categories, known(isCategory, r.Category)...)
+		sources = append(sources, r.Source)
+		notifiers = append(notifiers, notifierSeen{hash: r.NotifierHash, expiresAt: r.ExpiresAt})
 		if len(n.Explanations) < MaxExplanations && strings.TrimSpace(r.Explanation) != "" {
-			n.Explanations = append(n.Explanations, trim(r.Explanation, MaxExplanationRunes))
+			n.Explanations = append(n.Explanations, trim(r.Explanation, MaxExplanationRunes, MaxExplanationBytes))
 		}
 	}
-	if !s.exists {
-		n.InitialCountries = len(n.Countries)
-	}
-	n.Sources, n.Case.Notifiers = len(n.SourceSet), len(n.NotifierSet)
+	// The platform is the canonical URL's, never the notifier's text: it is
+	// printed into every alert.
+	n.Platform = platformOf(n.CanonicalURL)
+	n.countSources(sources)
+	n.countNotifiers(notifiers, now)
 	n.Level = max(s.Level, rules.Level(&n.Case))
 	n.Severity = maxSeverity(s.Severity, rules.Severity(&n.Case))
 	n.Applied[shard] = Mark{Seq: entries[len(entries)-1].seq, At: now.Unix()}
@@ -351,26 +374,38 @@ func (h *Handler) update(s, next *State) (*dynamodb.UpdateItemInput, error) {
 		Set(expression.Name("status"), expression.IfNotExists(expression.Name("status"), expression.Value(casestore.StatusOpen))).
 		Set(expression.Name("report_count"), expression.Value(next.Reports)).
 		Set(expression.Name("source_count"), expression.Value(next.Sources)).
+		Set(expression.Name("source_count_exact"), expression.Value(next.SourceCountExact)).
 		Set(expression.Name("notifier_count"), expression.Value(next.Case.Notifiers)).
+		Set(expression.Name("notifier_count_exact"), expression.Value(next.NotifierCountExact)).
 		Set(expression.Name("first_seen"), expression.Value(next.FirstSeen.UTC().Format(time.RFC3339Nano))).
 		Set(expression.Name("last_seen"), expression.Value(next.LastSeen.UTC().Format(time.RFC3339Nano))).
-		Set(expression.Name("initial_countries"), expression.Value(next.InitialCountries)).
-		Set(expression.Name("categories"), expression.Value(&types.AttributeValueMemberSS{Value: next.Categories})).
-		Set(expression.Name("sources"), expression.Value(&types.AttributeValueMemberSS{Value: next.SourceSet})).
 		Set(expression.Name("level"), expression.Value(next.Level)).
 		Set(expression.Name("severity"), expression.Value(string(next.Severity))).
 		Set(expression.Name("applied"), expression.Value(applied)).
 		Set(expression.Name("version"), expression.Value(next.Version)).
 		Set(expression.Name("updated_at"), expression.Value(h.now().UTC().Format(time.RFC3339Nano)))
-	if len(next.Countries) > 0 {
-		upd = upd.Set(expression.Name("countries"), expression.Value(&types.AttributeValueMemberSS{Value: next.Countries}))
+	if !next.RecountedThrough.IsZero() {
+		upd = upd.Set(expression.Name("recounted_through"), expression.Value(next.RecountedThrough.UTC().Format(time.RFC3339Nano)))
 	}
-	if len(next.NotifierSet) > 0 {
-		upd = upd.Set(expression.Name("notifiers"), expression.Value(&types.AttributeValueMemberSS{Value: next.NotifierSet}))
+	// What is empty is removed: a set cannot be empty, and what a case
+	// stops keeping (pseudonyms, an overflowed set) must go from the item.
+	setOrRemove := func(name string, keep bool, v any) {
+		if keep {
+			upd = upd.Set(expression.Name(name), expression.Value(v))
+		} else {
+			upd = upd.Remove(expression.Name(name))
+		}
 	}
-	if len(next.Explanations) > 0 {
-		upd = upd.Set(expression.Name("explanations"), expression.Value(next.Explanations))
-	}
+	setOrRemove("countries", len(next.Countries) > 0, &types.AttributeValueMemberSS{Value: next.Countries})
+	setOrRemove("categories", len(next.Categories) > 0, &types.AttributeValueMemberSS{Value: next.Categories})
+	setOrRemove("sources", len(next.SourceSet) > 0, &types.AttributeValueMemberSS{Value: next.SourceSet})
+	setOrRemove("source_sketch", next.SourceSketch != nil, next.SourceSketch)
+	setOrRemove("notifier_pseudonyms", len(next.Pseudonyms) > 0, next.Pseudonyms)
+	setOrRemove("pseudonyms_expire_at", next.PseudonymsExpireAt > 0, next.PseudonymsExpireAt)
+	setOrRemove("notifier_sketch", next.NotifierSketch != nil, next.NotifierSketch)
+	setOrRemove("explanations", len(next.Explanations) > 0, next.Explanations)
+	// Attributes of earlier versions of the case item.
+	upd = upd.Remove(expression.Name("notifiers")).Remove(expression.Name("initial_countries"))
 	cond := expression.AttributeNotExists(expression.Name(reportstore.AttrPK))
 	if s.exists {
 		cond = expression.Name("version").Equal(expression.Value(s.Version))
@@ -397,6 +432,22 @@ func (h *Handler) now() time.Time {
 	return time.Now()
 }
 
+// platformOf is the platform canon derives from a canonical URL's host.
+func platformOf(canonical string) string {
+	u, err := canon.Parse(canonical)
+	if err != nil {
+		return ""
+	}
+	return u.Platform
+}
+
+// known are the values for which ok holds.
+func known(ok func(string) bool, values ...string) []string {
+	return slices.DeleteFunc(slices.Clone(values), func(v string) bool { return !ok(v) })
+}
+
+func isCategory(v string) bool { return report.Category(v).Valid() }
+
 // union adds values to a sorted set.
 func union(set []string, values ...string) []string {
 	for _, v := range values {
@@ -410,13 +461,18 @@ func union(set []string, values ...string) []string {
 	return set
 }
 
-func trim(s string, runes int) string {
+// trim collapses white space and cuts s to at most runes runes and bytes
+// bytes, ending a cut text with "…".
+func trim(s string, runes, bytes int) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) <= runes {
+	if utf8.RuneCountInString(s) <= runes && len(s) <= bytes {
 		return s
 	}
-	r := []rune(s)
-	return strings.TrimSpace(string(r[:runes-1])) + "…"
+	r := []rune(s)[:min(utf8.RuneCountInString(s), runes-1)]
+	for len(string(r)) > bytes-len("…") {
+		r = r[:len(r)-1]
+	}
+	return strings.TrimSpace(string(r)) + "…"
 }
 
 func maxSeverity(a, b casestore.Severity) casestore.Severity {

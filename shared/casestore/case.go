@@ -49,21 +49,25 @@ func AtLeast(min Severity) []string {
 
 // Case is the merged view of every report about one canonical URL.
 type Case struct {
-	ID           string    `dynamodbav:"case_id"`
-	CanonicalURL string    `dynamodbav:"canonical_url"`
-	Platform     string    `dynamodbav:"platform"`
-	Status       string    `dynamodbav:"status"`
-	Reports      int       `dynamodbav:"report_count"`
-	Sources      int       `dynamodbav:"source_count"`
-	Notifiers    int       `dynamodbav:"notifier_count"`
-	FirstSeen    time.Time `dynamodbav:"first_seen"`
-	LastSeen     time.Time `dynamodbav:"last_seen"`
-	// Countries are the Member States concerned (ISO codes, or EU).
-	Countries []string `dynamodbav:"countries,stringset,omitempty"`
-	// InitialCountries is how many countries the case had when it opened;
-	// each country that joins later raises the level.
-	InitialCountries int      `dynamodbav:"initial_countries"`
-	Categories       []string `dynamodbav:"categories,stringset,omitempty"`
+	ID           string `dynamodbav:"case_id"`
+	CanonicalURL string `dynamodbav:"canonical_url"`
+	// Platform is the registrable domain of the canonical URL's host
+	// (canon.URL.Platform), never text from a notifier: alerts print it.
+	Platform string `dynamodbav:"platform"`
+	Status   string `dynamodbav:"status"`
+	Reports  int    `dynamodbav:"report_count"`
+	// Sources and Notifiers are distinct counts: exact while the matching
+	// flag is true, else an estimate (about 2% standard error).
+	Sources            int       `dynamodbav:"source_count"`
+	SourceCountExact   bool      `dynamodbav:"source_count_exact"`
+	Notifiers          int       `dynamodbav:"notifier_count"`
+	NotifierCountExact bool      `dynamodbav:"notifier_count_exact"`
+	FirstSeen          time.Time `dynamodbav:"first_seen"`
+	LastSeen           time.Time `dynamodbav:"last_seen"`
+	// Countries are the Member States concerned (ISO codes, or EU); each
+	// one beyond the first raises the level.
+	Countries  []string `dynamodbav:"countries,stringset,omitempty"`
+	Categories []string `dynamodbav:"categories,stringset,omitempty"`
 	// Explanations are the first few notifiers' explanations, trimmed, for
 	// the alert's body. They hold no personal data of the notifier.
 	Explanations []string `dynamodbav:"explanations,omitempty"`
@@ -81,10 +85,13 @@ type Rules struct {
 	Thresholds []int
 }
 
-// Level is the case's alert step: 1 when it opens, plus one per report-count
-// threshold reached, per country that joined after it opened, and once when
-// a threat_to_life report makes it critical. Every part only grows, so the
-// level only rises, and the same counts always give the same level.
+// Level is the case's alert step: 1 for a case with reports, plus one per
+// report-count threshold reached, per country beyond the first, and once
+// when a threat_to_life report makes it critical. It is a function of the
+// set of reports counted (their number, the union of their countries and
+// categories) and never of how they were batched, so two reports (IT, then
+// FR) give level 2 whether they came in one batch or two. Every part only
+// grows, so the level only rises.
 func (r Rules) Level(c *Case) int {
 	if c.Reports == 0 {
 		return 0
@@ -95,8 +102,8 @@ func (r Rules) Level(c *Case) int {
 			level++
 		}
 	}
-	if joined := len(c.Countries) - c.InitialCountries; joined > 0 {
-		level += joined
+	if len(c.Countries) > 1 {
+		level += len(c.Countries) - 1
 	}
 	if slices.Contains(c.Categories, "threat_to_life") {
 		level++

@@ -8,9 +8,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/flagline/flagline/internal/local/inbox"
 	"github.com/flagline/flagline/shared/alert"
 	"github.com/flagline/flagline/shared/casestore"
-	"github.com/flagline/flagline/internal/local/inbox"
 )
 
 var (
@@ -23,22 +23,21 @@ var (
 // and Malta.
 func facebookCase() casestore.Case {
 	return casestore.Case{
-		ID:               "k3v9wq2x7p4mzr8d",
-		CanonicalURL:     "https://facebook.com/groups/123/posts/456",
-		Platform:         "facebook.com",
-		Status:           casestore.StatusOpen,
-		Reports:          12,
-		Sources:          3,
-		Notifiers:        9,
-		FirstSeen:        firstSeen,
-		LastSeen:         lastSeen,
-		Countries:        []string{"IT", "MT"},
-		InitialCountries: 2,
-		Categories:       []string{"smuggling_offer"},
-		Explanations:     []string{"Offers boat crossings from Sfax to Lampedusa for 1,800 EUR"},
-		Level:            2,
-		AlertedLevel:     1,
-		Severity:         casestore.High,
+		ID:           "k3v9wq2x7p4mzr8d",
+		CanonicalURL: "https://facebook.com/groups/123/posts/456",
+		Platform:     "facebook.com",
+		Status:       casestore.StatusOpen,
+		Reports:      12,
+		Sources:      3,
+		Notifiers:    9,
+		FirstSeen:    firstSeen,
+		LastSeen:     lastSeen,
+		Countries:    []string{"IT", "MT"},
+		Categories:   []string{"smuggling_offer"},
+		Explanations: []string{"Offers boat crossings from Sfax to Lampedusa for 1,800 EUR"},
+		Level:        2,
+		AlertedLevel: 1,
+		Severity:     casestore.High,
 	}
 }
 

@@ -1,0 +1,254 @@
+package aggregate
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/axiomhq/hyperloglog"
+)
+
+// Bounds of what a case item keeps, whatever its history. Every case item is
+// rewritten on each batch that touches it and both stream readers receive its
+// old and new image on every change, so it must stay a few kilobytes: with
+// these bounds aggregation's attributes of a case take at most MaxCaseBytes
+// (measured as DynamoDB counts item size, attribute names plus values:
+// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html),
+// against the 400 KB item limit.
+//
+//   - canonical_url: at most canon.MaxLen (2048) bytes; platform: a host name.
+//   - categories and countries: closed vocabularies (report.Categories, 7
+//     values; report.IsCountry, the 30 EU/EEA states and EU); anything else is
+//     not kept.
+//   - explanations: MaxExplanations, each at most MaxExplanationRunes and
+//     MaxExplanationBytes.
+//   - applied: at most MaxMarks shards, each mark dropped after MarkRetention.
+//   - sources and notifiers: exact sets of at most MaxExactSources source
+//     names and MaxExactNotifiers pseudonyms; past that, or once a pseudonym
+//     expires, a HyperLogLog sketch of fixed size (SketchBytes) instead.
+const (
+	MaxCaseBytes        = 16 * 1024
+	MaxExplanationBytes = 600
+	MaxMarks            = 32
+	MaxExactSources     = 16
+	MaxExactNotifiers   = 32
+	// SketchPrecision p gives 2^p one-byte registers. The distinct count of a
+	// sketch has a relative standard error of 1.04/sqrt(2^p), about 2.3%
+	// for p = 11 (Flajolet et al., "HyperLogLog", 2007).
+	SketchPrecision = 11
+)
+
+// SketchBytes is the size of a stored sketch: dense registers only, never
+// the sparse form, which holds a hashed value per inserted notifier.
+var SketchBytes = len(newSketch().encode())
+
+// sketch counts distinct values approximately in a fixed size.
+type sketch struct{ hll *hyperloglog.Sketch }
+
+func newSketch() sketch {
+	hll, err := hyperloglog.NewSketch(SketchPrecision, false)
+	if err != nil {
+		panic(err) // SketchPrecision is a constant the library accepts
+	}
+	return sketch{hll}
+}
+
+// decodeSketch reads a stored sketch; it must be a dense one of
+// SketchPrecision, as aggregation writes.
+func decodeSketch(b []byte) (sketch, error) {
+	if len(b) != SketchBytes {
+		return sketch{}, fmt.Errorf("sketch of %d bytes, want %d", len(b), SketchBytes)
+	}
+	s := newSketch()
+	if err := s.hll.UnmarshalBinary(slices.Clone(b)); err != nil {
+		return sketch{}, err
+	}
+	if len(s.encode()) != SketchBytes {
+		return sketch{}, errors.New("sketch is not dense")
+	}
+	return s, nil
+}
+
+func (s sketch) insert(v string) { s.hll.Insert([]byte(v)) }
+
+func (s sketch) estimate() int { return int(s.hll.Estimate()) }
+
+func (s sketch) encode() []byte {
+	b, err := s.hll.MarshalBinary()
+	if err != nil {
+		panic(err) // a dense sketch always marshals
+	}
+	return b
+}
+
+// pseudonym is what a case keeps of a notifier hash: 96 bits of its SHA-256,
+// so its size is fixed whatever the hash looks like, and the case holds no
+// value that can be matched with the notifier_hash of report items.
+func pseudonym(notifierHash string) string {
+	sum := sha256.Sum256([]byte(notifierHash))
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+// check validates what aggregation reads back of a case: a sketch it cannot
+// read would silently lose counts, so the case is not updated.
+func (s *State) check() error {
+	for name, b := range map[string][]byte{"source_sketch": s.SourceSketch, "notifier_sketch": s.NotifierSketch} {
+		if b == nil {
+			continue
+		}
+		if _, err := decodeSketch(b); err != nil {
+			return fmt.Errorf("case %s: %s: %w", s.ID, name, err)
+		}
+	}
+	return nil
+}
+
+// countSources adds sources to n's exact set, or to its sketch once the set
+// has had more than MaxExactSources names. Source names are not personal
+// data and never expire, so the set is complete until it overflows, and the
+// sketch is built from it then.
+func (n *State) countSources(sources []string) {
+	var sk sketch
+	if n.SourceSketch != nil {
+		sk, _ = decodeSketch(n.SourceSketch) // checked when read
+	}
+	set := n.SourceSet
+	for _, src := range sources {
+		switch {
+		case src == "":
+		case sk.hll != nil:
+			sk.insert(src)
+		default:
+			set = union(set, src)
+			if len(set) > MaxExactSources {
+				sk = newSketch()
+				for _, v := range set {
+					sk.insert(v)
+				}
+				set = nil
+			}
+		}
+	}
+	n.SourceSet, n.Case.SourceCountExact = set, sk.hll == nil
+	if sk.hll != nil {
+		n.SourceSketch, n.Sources = sk.encode(), sk.estimate()
+	} else {
+		n.SourceSketch, n.Sources = nil, len(set)
+	}
+}
+
+// notifierSeen is one report's notifier: its hash and when its report item
+// expires (Unix seconds; 0 when unknown).
+type notifierSeen struct {
+	hash      string
+	expiresAt int64
+}
+
+// countNotifiers counts distinct notifiers without keeping any notifier
+// hash longer than the report items that carry it.
+//
+// While the case has seen at most MaxExactNotifiers distinct notifiers and
+// none of their pseudonyms has expired, it keeps each pseudonym with the
+// latest expires_at of that notifier's reports, and the count is exact. The
+// first time that stops being true (a pseudonym expires at this write, a
+// report arrives whose item has already expired, or the set overflows), every
+// pseudonym is put into a sketch, the pseudonyms are dropped, and from then
+// on the count is the sketch's estimate. So the case never holds a pseudonym
+// past PseudonymsExpireAt (the earliest expiry in the set) once it is written
+// after that time; a case with no write after it keeps its pseudonyms until a
+// sweep finds it by pseudonyms_expire_at.
+func (n *State) countNotifiers(seen []notifierSeen, now time.Time) {
+	var sk sketch
+	if n.NotifierSketch != nil {
+		sk, _ = decodeSketch(n.NotifierSketch) // checked when read
+	}
+	set := maps.Clone(n.Pseudonyms)
+	if set == nil {
+		set = map[string]int64{}
+	}
+	toSketch := func() {
+		if sk.hll == nil {
+			sk = newSketch()
+		}
+		for _, p := range slices.Sorted(maps.Keys(set)) {
+			sk.insert(p)
+		}
+		clear(set)
+	}
+	// Hashes of a case written before pseudonyms existed: their expiry is
+	// unknown, so they go straight into the sketch.
+	for _, h := range n.LegacyNotifiers {
+		set[pseudonym(h)] = 0
+	}
+	if len(n.LegacyNotifiers) > 0 {
+		toSketch()
+		n.LegacyNotifiers = nil
+	}
+	for _, exp := range set {
+		if exp <= now.Unix() {
+			toSketch()
+			break
+		}
+	}
+	for _, r := range seen {
+		if r.hash == "" {
+			continue
+		}
+		p := pseudonym(r.hash)
+		if sk.hll != nil {
+			sk.insert(p)
+			continue
+		}
+		set[p] = max(set[p], r.expiresAt)
+		if r.expiresAt <= now.Unix() || len(set) > MaxExactNotifiers {
+			toSketch()
+		}
+	}
+	n.Case.NotifierCountExact = sk.hll == nil
+	if sk.hll != nil {
+		n.NotifierSketch, n.Case.Notifiers = sk.encode(), sk.estimate()
+	} else {
+		n.NotifierSketch, n.Case.Notifiers = nil, len(set)
+	}
+	n.Pseudonyms, n.PseudonymsExpireAt = nil, 0
+	if len(set) > 0 {
+		n.Pseudonyms = set
+		n.PseudonymsExpireAt = slices.Min(slices.Collect(maps.Values(set)))
+	}
+}
+
+// keepMarks drops marks older than MarkRetention and then, above MaxMarks,
+// the least recently written ones (never shard's own, which apply rewrites).
+//
+// A dropped mark is safe when its shard delivers nothing at or below it
+// again. Past MarkRetention that holds: Lambda gives up on records older
+// than the stream's 24-hour retention
+// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html).
+// Within it, a shard redelivers only the batch it is retrying, and its mark
+// is then among the most recently written unless MaxMarks other shards wrote
+// this case during that retry.
+func keepMarks(marks map[string]Mark, shard string, now time.Time) map[string]Mark {
+	out := make(map[string]Mark, len(marks)+1)
+	for k, m := range marks {
+		if now.Sub(time.Unix(m.At, 0)) < MarkRetention {
+			out[k] = m
+		}
+	}
+	if len(out) < MaxMarks {
+		return out
+	}
+	others := slices.DeleteFunc(slices.Collect(maps.Keys(out)), func(k string) bool { return k == shard })
+	// Newest first, shard id breaking ties, so every writer drops the same marks.
+	slices.SortFunc(others, func(a, b string) int {
+		return cmp.Or(cmp.Compare(out[b].At, out[a].At), cmp.Compare(a, b))
+	})
+	for _, k := range others[MaxMarks-1:] {
+		delete(out, k)
+	}
+	return out
+}
