@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"io"
 	"log/slog"
 	"maps"
@@ -13,9 +13,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/flagline/flagline/shared/contacts"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/flagline/flagline/internal/local/devstack"
 	"github.com/flagline/flagline/internal/local/inbox"
+	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/webhook"
 )
 
@@ -26,9 +28,11 @@ func init() {
 	}
 }
 
-var devLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// Once Ctrl-C has been pressed, work abandoned at the end of the drain
+	// fails with context.Canceled; that is the stop the user asked for, not
+	// an error to show them.
+	devLog := slog.New(&stoppingFilter{Handler: slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), stopping: ctx.Done()})
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:3000", "address to serve the HTTP API on")
@@ -115,6 +119,49 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}()
 	<-ctx.Done()
 	<-polled
-	fmt.Fprintln(stderr, "flagline dev: stopping …")
+	fmt.Fprintln(stderr, "flagline dev: stopping: finishing requests and stream batches in hand …")
+	stack.Close()
+	fmt.Fprintln(stderr, "flagline dev: stopped")
 	return nil
+}
+
+// stoppingFilter drops log records caused by cancellation once stopping is
+// closed; everything else passes to Handler.
+type stoppingFilter struct {
+	slog.Handler
+	stopping <-chan struct{}
+	canceled bool // an attribute added by WithAttrs carries a cancellation
+}
+
+func (f *stoppingFilter) Handle(ctx context.Context, r slog.Record) error {
+	select {
+	case <-f.stopping:
+		canceled := f.canceled
+		r.Attrs(func(a slog.Attr) bool {
+			canceled = canceled || isCancellation(a.Value)
+			return !canceled
+		})
+		if canceled {
+			return nil
+		}
+	default:
+	}
+	return f.Handler.Handle(ctx, r)
+}
+
+func (f *stoppingFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	canceled := f.canceled
+	for _, a := range attrs {
+		canceled = canceled || isCancellation(a.Value)
+	}
+	return &stoppingFilter{Handler: f.Handler.WithAttrs(attrs), stopping: f.stopping, canceled: canceled}
+}
+
+func (f *stoppingFilter) WithGroup(name string) slog.Handler {
+	return &stoppingFilter{Handler: f.Handler.WithGroup(name), stopping: f.stopping, canceled: f.canceled}
+}
+
+func isCancellation(v slog.Value) bool {
+	err, ok := v.Resolve().Any().(error)
+	return ok && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }

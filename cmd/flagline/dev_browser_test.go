@@ -27,32 +27,10 @@ import (
 // headless Chromium, the page), then stops it with Ctrl-C and checks that
 // nothing it started is left: no process, no port.
 func TestDevAsAUserWould(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "flagline")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	addr := freeAddr(t)
-	dev := exec.Command(bin, "dev", "--addr", addr)
-	dev.Dir = filepath.Join("..", "..")
-	dev.Env = append(os.Environ(), "FLAGLINE_WEBHOOK_SECRETS=")
-	dev.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := dev.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	dev.Stderr = &stderr
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pgid := dev.Process.Pid
-	stopped := false
-	defer func() {
-		if !stopped {
-			syscall.Kill(-pgid, syscall.SIGKILL)
-			dev.Wait()
-		}
-	}()
+	dev := startDev(t, addr, "FLAGLINE_WEBHOOK_SECRETS=")
+	bin, stdout, pgid := dev.bin(), dev.stdout, dev.pgid
+	stderr := dev.stderr
 
 	// Read what dev prints until it is ready, keeping the send command.
 	lines := make(chan string, 256)
@@ -133,10 +111,10 @@ func TestDevAsAUserWould(t *testing.T) {
 	// Ctrl-C: everything stops.
 	syscall.Kill(-pgid, syscall.SIGINT)
 	done := make(chan error, 1)
-	go func() { done <- dev.Wait() }()
+	go func() { done <- dev.cmd.Wait() }()
 	select {
 	case err := <-done:
-		stopped = true
+		dev.stopped = true
 		if err != nil {
 			t.Errorf("flagline dev exited with %v after Ctrl-C:\n%s", err, stderr.String())
 		}
@@ -191,15 +169,6 @@ func groupMembers(pgid int) []string {
 		}
 	}
 	return left
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // splitShell splits a command line with single-quoted words, as a shell would.

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,10 +37,10 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/flagline/flagline/internal/local/apigw"
-	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/internal/local/motoserver"
 	"github.com/flagline/flagline/internal/local/samtemplate"
 	"github.com/flagline/flagline/internal/local/streampoll"
+	"github.com/flagline/flagline/shared/contacts"
 )
 
 // HTTPFactory builds the HTTP handler of one function from the AWS config
@@ -108,10 +109,15 @@ type Stack struct {
 	pollers  []*streampoll.Poller
 	server   *http.Server
 	listener net.Listener
-	runCtx   context.Context // ends at Close
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	log      *slog.Logger
+	// runCtx is the functions' context. Close ends it only when the work
+	// in hand outlasts DrainTimeout; stop tells pollers and schedules to
+	// start nothing new.
+	runCtx    context.Context
+	cancel    context.CancelFunc
+	stop      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+	log       *slog.Logger
 }
 
 // Start brings the stack up. Close stops everything it started.
@@ -161,6 +167,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}
 	s.runCtx, s.cancel = context.WithCancel(context.Background())
+	s.stop = make(chan struct{})
 	fnCfg := s.AWS.Copy()
 	fnCfg.APIOptions = append(fnCfg.APIOptions, opts.FunctionAPIOptions...)
 	mux := http.NewServeMux()
@@ -174,7 +181,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			p.Run(s.runCtx, opts.PollInterval, func(err error) { opts.Log.Warn("stream poll", "error", err) })
+			s.poll(p, opts.PollInterval)
 		}()
 	}
 	s.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -286,8 +293,9 @@ func (s *Stack) wire(cfg aws.Config, opts Options, mux *http.ServeMux) error {
 		return err
 	}
 	streams := map[string]*streampoll.Poller{}
+	overrides := withLocalSecrets(opts.Env)
 	for _, id := range s.tpl.Functions() {
-		env, err := s.FunctionEnv(id, opts.Env)
+		env, err := s.FunctionEnv(id, overrides)
 		if err != nil {
 			return err
 		}
@@ -355,7 +363,10 @@ func (s *Stack) mapping(function string, props map[string]any, h streampoll.Hand
 	if streamARN == "" {
 		return nil, "", fmt.Errorf("stream %v is not a table stream of this template", props["Stream"])
 	}
-	m := &streampoll.Mapping{Name: function, Handler: h, BatchSize: intProp(props, "BatchSize", 100), MaxRetryAttempts: intProp(props, "MaximumRetryAttempts", -1)}
+	m := &streampoll.Mapping{Name: function, Handler: h}
+	if err := StreamSettings(m, props); err != nil {
+		return nil, "", err
+	}
 	if fc, ok := props["FilterCriteria"].(map[string]any); ok {
 		filter, err := ParseFilters(fc)
 		if err != nil {
@@ -376,6 +387,81 @@ func (s *Stack) mapping(function string, props map[string]any, h streampoll.Hand
 		}
 	}
 	return m, streamARN, nil
+}
+
+// StreamSettings sets m's event source mapping settings from a DynamoDB
+// event's properties as CloudFormation passes them to
+// CreateEventSourceMapping: the API's defaults for those left out (BatchSize
+// 100, MaximumRetryAttempts and MaximumRecordAgeInSeconds -1, no tumbling
+// window, no bisect, no ReportBatchItemFailures), and an error for what it
+// refuses
+// (https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html).
+func StreamSettings(m *streampoll.Mapping, props map[string]any) error {
+	for _, set := range []struct {
+		name string
+		to   *int
+		def  int
+		// zero is refused: in the Mapping, 0 stands for "left out".
+		noZero bool
+	}{
+		{"BatchSize", &m.BatchSize, streampoll.DefaultBatchSize, true},
+		{"MaximumRetryAttempts", &m.MaximumRetryAttempts, -1, false},
+		{"MaximumRecordAgeInSeconds", &m.MaximumRecordAgeInSeconds, -1, true},
+		{"TumblingWindowInSeconds", &m.TumblingWindowInSeconds, 0, false},
+	} {
+		v, ok := props[set.name]
+		if !ok {
+			*set.to = set.def
+			continue
+		}
+		n, whole := wholeNumber(v)
+		if !whole {
+			return fmt.Errorf("%s %v: not a whole number", set.name, v)
+		}
+		if n == 0 && set.noZero {
+			return fmt.Errorf("%s 0: out of range for CreateEventSourceMapping", set.name)
+		}
+		*set.to = n
+	}
+	switch v := props["BisectBatchOnFunctionError"].(type) {
+	case nil:
+	case bool:
+		m.BisectBatchOnFunctionError = v
+	default:
+		return fmt.Errorf("BisectBatchOnFunctionError %v: not a boolean", v)
+	}
+	if v, ok := props["FunctionResponseTypes"]; ok {
+		types, _ := v.([]any)
+		if types == nil {
+			return fmt.Errorf("FunctionResponseTypes %v: not a list", v)
+		}
+		for _, t := range types {
+			// The only value the API accepts for a stream.
+			if t != "ReportBatchItemFailures" {
+				return fmt.Errorf("FunctionResponseTypes: %v is not ReportBatchItemFailures", t)
+			}
+			m.ReportBatchItemFailures = true
+		}
+	}
+	return m.Validate()
+}
+
+// wholeNumber reads a template number, as YAML or JSON gives it.
+func wholeNumber(v any) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int64:
+		return int(n), true
+	case uint64:
+		return int(n), n <= 1<<31
+	case float64:
+		return int(n), n == float64(int(n))
+	case string:
+		i, err := strconv.Atoi(n)
+		return i, err == nil
+	}
+	return 0, false
 }
 
 func (s *Stack) queueURL(arn string) string {
@@ -405,10 +491,10 @@ func (s *Stack) schedule(cfg aws.Config, env map[string]string, id string, props
 		for {
 			select {
 			case <-t.C:
-				if err := run(s.runCtx); err != nil {
+				if err := run(s.runCtx); err != nil && s.runCtx.Err() == nil {
 					s.log.Warn("scheduled function failed", "function", id, "error", err)
 				}
-			case <-s.runCtx.Done():
+			case <-s.stop:
 				return
 			}
 		}
@@ -448,19 +534,64 @@ func (s *Stack) PollOnce(ctx context.Context) (int, error) {
 // DynamoDB returns a client for the local tables.
 func (s *Stack) DynamoDB() *dynamodb.Client { return dynamodb.NewFromConfig(s.AWS) }
 
-// Close stops pollers, schedules, the API and moto_server, and waits for them.
+// DrainTimeout bounds how long Close lets the work in hand finish: requests
+// being answered, and stream records already in the table, which the
+// pollers pass to their functions until caught up.
+const DrainTimeout = 5 * time.Second
+
+// poll runs p's mappings every interval until Close. A poll in progress
+// when Close begins goes on until the stream is caught up (or DrainTimeout
+// ends runCtx), so reports accepted before the stop are counted and alerted.
+func (s *Stack) poll(p *streampoll.Poller, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := p.PollOnce(s.runCtx); err != nil && s.runCtx.Err() == nil {
+			s.log.Warn("stream poll", "error", err)
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops the stack in the order that loses nothing: the API stops
+// accepting and answers the requests in hand (each accepted report is in
+// the table), the pollers drain the stream and the schedules stop, and
+// moto_server goes last. Work still running after DrainTimeout is abandoned
+// by cancelling the functions' context. It is safe to call more than once.
 func (s *Stack) Close() {
-	if s.cancel != nil {
-		s.cancel()
+	s.closeOnce.Do(s.close)
+}
+
+func (s *Stack) close() {
+	deadline := time.Now().Add(DrainTimeout)
+	if s.stop != nil {
+		close(s.stop)
 	}
 	if s.server != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		_ = s.server.Shutdown(ctx)
 		cancel()
 	} else if s.listener != nil {
 		s.listener.Close()
 	}
-	s.wg.Wait()
+	drained := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(time.Until(deadline)):
+		s.log.Info("stopping: abandoning stream work still in progress", "after", DrainTimeout)
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	<-drained
 	s.Moto.Stop()
 }
 

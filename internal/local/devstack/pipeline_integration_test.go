@@ -25,9 +25,9 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/internal/local/devstack"
 	"github.com/flagline/flagline/internal/sender"
+	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/webhook"
 )
 

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/internal/local/inbox"
+	"github.com/flagline/flagline/shared/casestore"
 )
 
 // TestBrowserShowsAlerts opens the inbox page in headless Chromium and

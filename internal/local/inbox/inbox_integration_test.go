@@ -19,9 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/internal/local/inbox"
 	"github.com/flagline/flagline/internal/local/motoserver"
+	"github.com/flagline/flagline/shared/contacts"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/moto-envelope.json from what moto delivers")

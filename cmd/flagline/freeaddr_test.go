@@ -1,0 +1,67 @@
+package main
+
+import (
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// freeAddr is a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// devProcess is `flagline dev` run as a user runs it, in a process group
+// of its own so that a test can press Ctrl-C on the whole group.
+type devProcess struct {
+	cmd     *exec.Cmd
+	stdout  io.Reader
+	stderr  *strings.Builder
+	pgid    int
+	stopped bool // Wait has returned
+}
+
+// startDev builds the CLI and starts `flagline dev --addr addr` from the
+// repository root with env added; the group is killed at the end of the
+// test unless the test saw it stop.
+func startDev(t *testing.T, addr string, env ...string) *devProcess {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "flagline")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	d := &devProcess{cmd: exec.Command(bin, "dev", "--addr", addr), stderr: &strings.Builder{}}
+	d.cmd.Dir = filepath.Join("..", "..")
+	d.cmd.Env = append(os.Environ(), env...)
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	d.cmd.Stderr = d.stderr
+	stdout, err := d.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.stdout = stdout
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d.pgid = d.cmd.Process.Pid
+	t.Cleanup(func() {
+		if !d.stopped {
+			syscall.Kill(-d.pgid, syscall.SIGKILL)
+			d.cmd.Wait()
+		}
+	})
+	return d
+}
+
+// bin is the path of the CLI binary the process runs.
+func (d *devProcess) bin() string { return d.cmd.Path }
