@@ -41,10 +41,13 @@ func testCase() casestore.Case {
 		Reports:      3,
 		Sources:      2,
 		Notifiers:    3,
-		FirstSeen:    firstSeen,
-		LastSeen:     lastSeen,
-		Countries:    []string{"IT"},
-		Categories:   []string{"smuggling_offer"},
+		// Small cases count exactly.
+		SourceCountExact:   true,
+		NotifierCountExact: true,
+		FirstSeen:          firstSeen,
+		LastSeen:           lastSeen,
+		Countries:          []string{"IT"},
+		Categories:         []string{"smuggling_offer"},
 		Explanations: []string{
 			"Offers boat crossings from Sfax to Lampedusa for 1,800 EUR " + explanationMarker,
 			"Write to me at " + notifierEmail + " if you need more",

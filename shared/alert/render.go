@@ -54,11 +54,15 @@ type Payload struct {
 	ReportCount   int      `json:"report_count"`
 	SourceCount   int      `json:"source_count"`
 	NotifierCount int      `json:"notifier_count"`
-	FirstSeen     string   `json:"first_seen"`
-	LastSeen      string   `json:"last_seen"`
-	Subject       string   `json:"subject"`
-	Email         string   `json:"email"`
-	SMS           string   `json:"sms"`
+	// SourceCountExact and NotifierCountExact are false once the case
+	// counts them with a sketch (a large case): the counts are estimates.
+	SourceCountExact   bool   `json:"source_count_exact"`
+	NotifierCountExact bool   `json:"notifier_count_exact"`
+	FirstSeen          string `json:"first_seen"`
+	LastSeen           string `json:"last_seen"`
+	Subject            string `json:"subject"`
+	Email              string `json:"email"`
+	SMS                string `json:"sms"`
 }
 
 // Render builds every text of an alert routed by Route. dashboardURL is the
@@ -70,23 +74,25 @@ func Render(a *Alert, dashboardURL string) (Message, error) {
 		SMS:     SMS(a),
 	}
 	p := Payload{
-		AlertID:       a.ID,
-		CaseID:        a.Case.ID,
-		Level:         a.Level,
-		Kind:          a.Kind,
-		Severity:      string(a.Severity),
-		Countries:     nonNil(a.Countries),
-		Categories:    nonNil(a.Categories()),
-		Platform:      a.Case.Platform,
-		CanonicalURL:  a.Case.CanonicalURL,
-		ReportCount:   a.Case.Reports,
-		SourceCount:   a.Case.Sources,
-		NotifierCount: a.Case.Notifiers,
-		FirstSeen:     rfc3339(a.Case.FirstSeen),
-		LastSeen:      rfc3339(a.Case.LastSeen),
-		Subject:       m.Subject,
-		Email:         m.Email,
-		SMS:           m.SMS,
+		AlertID:            a.ID,
+		CaseID:             a.Case.ID,
+		Level:              a.Level,
+		Kind:               a.Kind,
+		Severity:           string(a.Severity),
+		Countries:          nonNil(a.Countries),
+		Categories:         nonNil(a.Categories()),
+		Platform:           a.Case.Platform,
+		CanonicalURL:       a.Case.CanonicalURL,
+		ReportCount:        a.Case.Reports,
+		SourceCount:        a.Case.Sources,
+		NotifierCount:      a.Case.Notifiers,
+		SourceCountExact:   a.Case.SourceCountExact,
+		NotifierCountExact: a.Case.NotifierCountExact,
+		FirstSeen:          rfc3339(a.Case.FirstSeen),
+		LastSeen:           rfc3339(a.Case.LastSeen),
+		Subject:            m.Subject,
+		Email:              m.Email,
+		SMS:                m.SMS,
 	}
 	b, err := marshal(p)
 	if err != nil {
@@ -361,8 +367,8 @@ func email(a *Alert, dashboardURL string, quote int) string {
 	line("")
 	line("Reports")
 	field("Reports", strconv.Itoa(c.Reports))
-	field("Sources", fmt.Sprintf("%d distinct reporting bodies", c.Sources))
-	field("Notifiers", fmt.Sprintf("%d distinct notifiers", c.Notifiers))
+	field("Sources", distinct(c.Sources, c.SourceCountExact, "reporting bodies"))
+	field("Notifiers", distinct(c.Notifiers, c.NotifierCountExact, "notifiers"))
 	field("First seen", utc(c.FirstSeen))
 	field("Last seen", utc(c.LastSeen))
 	if n := min(len(c.Explanations), maxExplanations); n > 0 && quote > 0 {
@@ -410,4 +416,14 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// distinct says how many distinct sources or notifiers a case has; above a
+// few dozen the case counts them with a sketch, and the email says the
+// figure is an estimate rather than present it as exact.
+func distinct(n int, exact bool, what string) string {
+	if exact {
+		return fmt.Sprintf("%d distinct %s", n, what)
+	}
+	return fmt.Sprintf("about %d distinct %s (estimated)", n, what)
 }

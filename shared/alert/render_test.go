@@ -17,8 +17,31 @@ import (
 
 var payloadKeys = []string{
 	"alert_id", "case_id", "level", "kind", "severity", "countries", "categories", "platform",
-	"canonical_url", "report_count", "source_count", "notifier_count", "first_seen", "last_seen",
-	"subject", "email", "sms",
+	"canonical_url", "report_count", "source_count", "notifier_count", "source_count_exact",
+	"notifier_count_exact", "first_seen", "last_seen", "subject", "email", "sms",
+}
+
+// TestEstimatedCountsSayTheyAreEstimates: a large case counts notifiers with
+// a sketch; its email must not present the estimate as an exact figure.
+func TestEstimatedCountsSayTheyAreEstimates(t *testing.T) {
+	c := testCase()
+	c.Sources, c.SourceCountExact = 3, true
+	c.Notifiers, c.NotifierCountExact = 28745, false
+	a := routed(c, 2, alert.KindNew, casestore.High)
+	m, err := alert.Render(&a, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m.Email, "about 28745 distinct notifiers (estimated)") || !strings.Contains(m.Email, "3 distinct reporting bodies") {
+		t.Errorf("email counts:\n%s", m.Email)
+	}
+	var p struct {
+		SourceExact   bool `json:"source_count_exact"`
+		NotifierExact bool `json:"notifier_count_exact"`
+	}
+	if err := json.Unmarshal([]byte(m.Default), &p); err != nil || !p.SourceExact || p.NotifierExact {
+		t.Errorf("default payload %s: source exact %v, notifier exact %v (%v)", m.Default, p.SourceExact, p.NotifierExact, err)
+	}
 }
 
 // routed builds a routed alert of c at level.
