@@ -31,6 +31,14 @@ const (
 	CodeCredentials       = "url_credentials"
 	CodeHost              = "url_host"
 	CodeInvalid           = "url_invalid"
+	// CodeFragmentRoute: the content is chosen by the part after '#' in a
+	// way Flagline cannot turn into the content's own link (a web app view,
+	// a home page with a route); the sender should send the content link.
+	CodeFragmentRoute = "url_fragment_route"
+	// CodeRedirect: a redirect wrapper (l.facebook.com/l.php?u=…) or a
+	// fragment route whose target is missing, ambiguous or refused, or
+	// wrappers nested deeper than MaxRedirects.
+	CodeRedirect = "url_redirect"
 )
 
 // Error says why a URL was refused; Code is machine-readable.
@@ -55,7 +63,14 @@ var (
 	errInvalid     = &Error{CodeInvalid, "The URL cannot be parsed."}
 	errUTF8        = &Error{CodeInvalid, "The URL is not valid UTF-8."}
 	errPort        = &Error{CodeInvalid, "The port is not valid."}
+	errRoute       = &Error{CodeFragmentRoute, "The link opens an app view, not the content; send the link of the post, channel or profile itself."}
+	errNoTarget    = &Error{CodeRedirect, "The link is a redirect without one readable target; send the target link."}
+	errTooDeep     = &Error{CodeRedirect, "The link nests too many redirects; send the target link."}
 )
+
+// MaxRedirects bounds how many redirect wrappers and fragment routes Parse
+// unwraps in one URL, so a crafted loop cannot make it work without end.
+const MaxRedirects = 4
 
 func fail(e *Error) (URL, error) {
 	c := *e
@@ -63,7 +78,11 @@ func fail(e *Error) (URL, error) {
 }
 
 // Parse canonicalises raw. Errors are *Error.
-func Parse(raw string) (URL, error) {
+func Parse(raw string) (URL, error) { return parse(raw, 0) }
+
+// parse canonicalises raw, which is the target of hops redirect wrappers or
+// fragment routes.
+func parse(raw string, hops int) (URL, error) {
 	s := strings.Trim(raw, " \t\n\v\f\r")
 	if s == "" {
 		return fail(errEmpty)
@@ -78,7 +97,7 @@ func Parse(raw string) (URL, error) {
 	if badUTF8 {
 		return fail(errUTF8)
 	}
-	s, _, _ = strings.Cut(s, "#") // the fragment never names other content
+	s, frag, hasFrag := strings.Cut(s, "#")
 	scheme, rest, ok := splitScheme(s)
 	if !ok || !strings.EqualFold(scheme, "https") && !strings.EqualFold(scheme, "http") {
 		return fail(errScheme)
@@ -112,11 +131,39 @@ func Parse(raw string) (URL, error) {
 		return fail(e)
 	}
 
-	path := normPath(rawPath)
+	// Redirect wrappers and fragment routes name another URL: parse that.
+	next, e := unwrap(h, normPath(rawPath, false), u.RawQuery)
+	if e == nil && next == "" {
+		frag = normFragment(frag)
+		next, frag, e = route(h, rawPath, u.RawQuery, frag, hasFrag)
+	}
+	if e != nil {
+		return fail(e)
+	}
+	if next != "" {
+		if hops == MaxRedirects {
+			return fail(errTooDeep)
+		}
+		u, err := parse(next, hops+1)
+		if e, ok := err.(*Error); ok && e.Code != CodeRedirect {
+			// The link itself is fine; say that its target is not.
+			e.Message = "The link leads to a URL that is refused: " + e.Message
+			e.Code = CodeRedirect
+		}
+		return u, err
+	}
+
+	path := normPath(rawPath, h.pf != pfOther)
+	rawQuery := u.RawQuery
+	if h.pf == pfVK {
+		if p, ok := vkOverlay(rawQuery); ok {
+			path, rawQuery = p, ""
+		}
+	}
 	path, extra := platformPath(&h, path)
 
 	var kvBuf [16]kv
-	kvs := canonQuery(kvBuf[:0], u.RawQuery, h.pf, path, extra)
+	kvs := canonQuery(kvBuf[:0], rawQuery, h.pf, path, extra)
 
 	var buf [512]byte
 	b := append(buf[:0], "https://"...)
@@ -145,6 +192,10 @@ func Parse(raw string) (URL, error) {
 			b = append(b, '=')
 			b = append(b, p.v...)
 		}
+	}
+	if frag != "" {
+		b = append(b, '#')
+		b = append(b, frag...)
 	}
 	if len(b) > MaxLen {
 		return fail(errTooLongOut)

@@ -86,7 +86,7 @@ var groups = []struct {
 	},
 	{
 		name:      "x post",
-		canonical: "https://x.com/crossingnow/status/1790000000000000001",
+		canonical: "https://x.com/i/status/1790000000000000001",
 		host:      "x.com", platform: "x.com",
 		inputs: []string{
 			"https://twitter.com/CrossingNow/status/1790000000000000001",
@@ -146,7 +146,7 @@ var groups = []struct {
 	},
 	{
 		name:      "tiktok video",
-		canonical: "https://tiktok.com/@route.offers/video/7345678901234567890",
+		canonical: "https://tiktok.com/@/video/7345678901234567890",
 		host:      "tiktok.com", platform: "tiktok.com",
 		inputs: []string{
 			"https://www.tiktok.com/@Route.Offers/video/7345678901234567890?is_from_webapp=1&sender_device=pc",
@@ -201,7 +201,7 @@ var groups = []struct {
 		name:      "generic site keeps trailing slash",
 		canonical: "https://example.org/item/42/",
 		host:      "example.org", platform: "example.org",
-		inputs: []string{"https://example.org/item/42/", "https://www.example.org/item/42/?ref=home"},
+		inputs: []string{"https://example.org/item/42/", "https://www.example.org/item/42/?utm_source=home"},
 	},
 	{
 		name:      "path escaping",
@@ -424,7 +424,7 @@ func checkShape(t *testing.T, in string, u URL) {
 			t.Fatalf("Parse(%q) = %q: contains %U", in, c, r)
 		}
 	}
-	if strings.ContainsAny(c, "#\\") || u.Host == "" || u.Platform == "" ||
+	if strings.Count(c, "#") > 1 || strings.ContainsAny(c, "\\") || u.Host == "" || u.Platform == "" ||
 		!strings.Contains(c, u.Host) || !strings.HasSuffix(u.Host, u.Platform) || u.CaseID != CaseID(c) {
 		t.Fatalf("Parse(%q) = %+v: inconsistent", in, u)
 	}
@@ -441,6 +441,9 @@ func TestIdempotentTable(t *testing.T) {
 	}
 	for _, in := range idempotenceRegressions {
 		checkIdempotent(t, in)
+	}
+	for _, l := range readCorpus(t) {
+		checkIdempotent(t, l.url)
 	}
 }
 
@@ -545,6 +548,9 @@ func FuzzParse(f *testing.F) {
 	}
 	for _, in := range idempotenceRegressions {
 		f.Add(in)
+	}
+	for _, l := range readCorpus(f) {
+		f.Add(l.url)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		checkIdempotent(t, in)

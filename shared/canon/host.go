@@ -20,9 +20,16 @@ const (
 	pfYouTube
 	pfYouTubeShort    // youtu.be
 	pfYouTubeNoCookie // youtube-nocookie.com
+	pfYouTubeMusic    // music.youtube.com: its own pages, YouTube's share parameters
 	pfInstagram
 	pfTikTok
 	pfShortLink // other platform short links: kept, only trailing slashes trimmed
+	pfVK
+	pfWhatsApp    // wa.me
+	pfWhatsAppWeb // api.whatsapp.com, web.whatsapp.com, whatsapp.com: /send?phone= becomes wa.me
+	pfSnapchat
+	pfTelegramWeb // web.telegram.org: the content is named in the fragment
+	pfSignal      // signal.me, signal.group: the content is named in the fragment
 )
 
 // hostAliases folds platform host spellings onto one host. "www." spellings
@@ -59,6 +66,14 @@ var hostAliases = map[string]string{
 
 	"tiktok.com":   "tiktok.com",
 	"m.tiktok.com": "tiktok.com",
+
+	"vk.com":       "vk.com",
+	"m.vk.com":     "vk.com",
+	"vkontakte.ru": "vk.com",
+
+	"whatsapp.com":     "whatsapp.com",
+	"api.whatsapp.com": "api.whatsapp.com",
+	"web.whatsapp.com": "web.whatsapp.com",
 }
 
 var hostPlatforms = map[string]platform{
@@ -68,6 +83,7 @@ var hostPlatforms = map[string]platform{
 	"youtube.com":          pfYouTube,
 	"youtu.be":             pfYouTubeShort,
 	"youtube-nocookie.com": pfYouTubeNoCookie,
+	"music.youtube.com":    pfYouTubeMusic,
 	"instagram.com":        pfInstagram,
 	"tiktok.com":           pfTikTok,
 	"vm.tiktok.com":        pfShortLink,
@@ -75,6 +91,17 @@ var hostPlatforms = map[string]platform{
 	"fb.watch":             pfShortLink,
 	"fb.me":                pfShortLink,
 	"t.co":                 pfShortLink,
+	"t.snapchat.com":       pfShortLink,
+	"vk.com":               pfVK,
+	"wa.me":                pfWhatsApp,
+	"whatsapp.com":         pfWhatsAppWeb,
+	"api.whatsapp.com":     pfWhatsAppWeb,
+	"web.whatsapp.com":     pfWhatsAppWeb,
+	"chat.whatsapp.com":    pfShortLink,
+	"snapchat.com":         pfSnapchat,
+	"web.telegram.org":     pfTelegramWeb,
+	"signal.me":            pfSignal,
+	"signal.group":         pfSignal,
 }
 
 // hostResult is a canonical host.

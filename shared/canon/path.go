@@ -51,11 +51,19 @@ func pathByte(c byte) bool {
 // characters are decoded (%7E → ~), other escapes get upper-case hex, bytes
 // that must not appear raw are escaped, '\' becomes '/' (as browsers read it),
 // and "." and ".." segments are resolved. An empty path becomes "/".
-func normPath(p string) string {
+//
+// RFC 3986 §6.2.2.2 lets only escapes of unreserved characters be decoded
+// in general: a server may read "%2B" and "+" differently. On the platforms
+// with rules here (decoded tells), the server decodes the path before it
+// routes, so escapes of every character allowed raw in a segment
+// (sub-delims, ':' and '@') are decoded too: t.me/%2BAbC is t.me/+AbC and
+// tiktok.com/%40user is tiktok.com/@user. "%2F" stays, as it would change
+// the segments.
+func normPath(p string, decoded bool) string {
 	if p == "" {
 		return "/"
 	}
-	if !pathCanonical(p) {
+	if !pathCanonical(p, decoded) {
 		var b strings.Builder
 		b.Grow(len(p) + 16)
 		for i := 0; i < len(p); i++ {
@@ -64,7 +72,7 @@ func normPath(p string) string {
 			case c == '%':
 				if d, ok := decodePct(p, i); ok {
 					i += 2
-					if unreserved(d) {
+					if decodeInPath(d, decoded) {
 						b.WriteByte(d)
 					} else {
 						b.WriteByte('%')
@@ -92,13 +100,18 @@ func normPath(p string) string {
 	return p
 }
 
+// decodeInPath reports whether an escape of d is written raw in a path.
+func decodeInPath(d byte, decoded bool) bool {
+	return unreserved(d) || decoded && d != '/' && pathByte(d)
+}
+
 // pathCanonical reports whether normPath's escaping step would leave p as is.
-func pathCanonical(p string) bool {
+func pathCanonical(p string, decoded bool) bool {
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if c == '%' {
 			d, ok := decodePct(p, i)
-			if !ok || unreserved(d) || p[i+1] >= 'a' || p[i+2] >= 'a' {
+			if !ok || decodeInPath(d, decoded) || p[i+1] >= 'a' || p[i+2] >= 'a' {
 				return false
 			}
 			i += 2
@@ -110,6 +123,57 @@ func pathCanonical(p string) bool {
 	}
 	return true
 }
+
+// normFragment normalises the escaping of a fragment as normPath does for a
+// generic path ('?' may also appear raw); '\' is not rewritten.
+func normFragment(f string) string {
+	canonical := true
+	for i := 0; i < len(f) && canonical; i++ {
+		c := f[i]
+		if c == '%' {
+			d, ok := decodePct(f, i)
+			canonical = ok && !unreserved(d) && f[i+1] < 'a' && f[i+2] < 'a'
+			i += 2
+			continue
+		}
+		canonical = fragmentByte(c)
+	}
+	if canonical {
+		return f
+	}
+	var b strings.Builder
+	b.Grow(len(f) + 8)
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if c == '%' {
+			if d, ok := decodePct(f, i); ok {
+				i += 2
+				if unreserved(d) {
+					b.WriteByte(d)
+					continue
+				}
+				c = d
+			} else {
+				b.WriteString("%25")
+				continue
+			}
+			b.WriteByte('%')
+			b.WriteByte(upperHex[c>>4])
+			b.WriteByte(upperHex[c&15])
+			continue
+		}
+		if fragmentByte(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(upperHex[c>>4])
+		b.WriteByte(upperHex[c&15])
+	}
+	return b.String()
+}
+
+func fragmentByte(c byte) bool { return c != '\\' && (pathByte(c) || c == '?') }
 
 func hasDotSegment(p string) bool {
 	for i := 0; i < len(p); i++ {
@@ -278,13 +342,20 @@ func platformPath(h *hostResult, p string) (string, string) {
 			}
 			p = p[2:]
 		}
+		// t.me/joinchat/<hash> is the older spelling of t.me/+<hash>.
+		if n := segments(p, sb[:]); n == 2 && sb[0] == "joinchat" && sb[1] != "" {
+			p = "/+" + sb[1]
+		}
 	case pfX:
+		// A post is keyed by its id: the handle in the path can change (or
+		// be any handle at all) and x.com/i/status/<id> opens the post.
 		p = lowerFirstSegment(p, nameByte)
 		switch n := segments(p, sb[:]); {
 		case n == 4 && sb[0] == "i" && sb[1] == "web" && sb[2] == "status" && digits(sb[3]):
 			p = "/i/status/" + sb[3]
-		case n == 5 && sb[1] == "status" && digits(sb[2]) && (sb[3] == "photo" || sb[3] == "video") && digits(sb[4]):
-			p = p[:len(p)-len(sb[3])-len(sb[4])-2]
+		case (n == 3 || n == 5 && (sb[3] == "photo" || sb[3] == "video") && digits(sb[4])) &&
+			(sb[1] == "status" || sb[1] == "statuses") && digits(sb[2]) && sb[0] != "":
+			p = "/i/status/" + sb[2]
 		}
 	case pfYouTube, pfYouTubeNoCookie, pfYouTubeShort:
 		n := segments(p, sb[:])
@@ -295,7 +366,12 @@ func platformPath(h *hostResult, p string) (string, string) {
 			}
 			return p, ""
 		}
-		if n == 2 && videoID(sb[1]) && (sb[0] == "embed" ||
+		if n == 2 && sb[0] == "embed" && sb[1] == "videoseries" {
+			// A playlist player: the playlist is in ?list=.
+			h.name, h.pf = "youtube.com", pfYouTube
+			return "/playlist", ""
+		}
+		if n == 2 && videoID(sb[1]) && !youtubePlaceholder[sb[1]] && (sb[0] == "embed" ||
 			h.pf == pfYouTube && (sb[0] == "shorts" || sb[0] == "live" || sb[0] == "v")) {
 			h.name, h.pf = "youtube.com", pfYouTube
 			return "/watch", sb[1]
@@ -312,11 +388,66 @@ func platformPath(h *hostResult, p string) (string, string) {
 			p = "/reel/" + sb[1]
 		}
 	case pfTikTok:
+		// A video is keyed by its id, as on x.com: tiktok.com/@/video/<id>
+		// opens it whatever the handle.
 		if strings.HasPrefix(p, "/@") {
+			p = lowerFirstSegment(p, atNameByte)
+		}
+		switch n := segments(p, sb[:]); {
+		case n == 3 && strings.HasPrefix(sb[0], "@") && (sb[1] == "video" || sb[1] == "photo") && digits(sb[2]):
+			p = "/@/" + sb[1] + "/" + sb[2]
+		case n == 2 && sb[0] == "v" && strings.HasSuffix(sb[1], ".html") && digits(strings.TrimSuffix(sb[1], ".html")):
+			p = "/@/video/" + strings.TrimSuffix(sb[1], ".html")
+		case n == 2 && sb[0] == "embed" && digits(sb[1]), n == 3 && sb[0] == "embed" && sb[1] == "v2" && digits(sb[2]):
+			p = "/@/video/" + sb[n-1]
+		}
+	case pfWhatsApp:
+		// wa.me/<number>: WhatsApp asks for the number in international
+		// form without '+', spaces or dashes; those spellings are one chat.
+		if n := segments(p, sb[:]); n == 1 {
+			if d, ok := phoneDigits(sb[0]); ok {
+				p = "/" + d
+			}
+		}
+	case pfSnapchat:
+		switch n := segments(p, sb[:]); {
+		case n == 2 && sb[0] == "add":
+			p = "/add/" + strings.ToLower(sb[1])
+		case n >= 1 && strings.HasPrefix(sb[0], "@"):
 			p = lowerFirstSegment(p, atNameByte)
 		}
 	}
 	return p, ""
+}
+
+// youtubePlaceholder lists path words in YouTube embed URLs that have the
+// shape of a video id but are not one: the content is in the query.
+var youtubePlaceholder = map[string]bool{"videoseries": true, "live_stream": true}
+
+// phoneDigits returns the digits of a phone number written with an optional
+// leading '+' and spaces, dashes, dots or brackets; ok is false for
+// anything else, or for fewer than 6 or more than 15 digits (E.164).
+func phoneDigits(s string) (string, bool) {
+	s = strings.TrimPrefix(s, "+")
+	var b [15]byte
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case '0' <= c && c <= '9':
+			if n == len(b) {
+				return "", false
+			}
+			b[n] = c
+			n++
+		case c == '-' || c == '.' || c == '(' || c == ')' || c == ' ':
+		default:
+			return "", false
+		}
+	}
+	if n < 6 {
+		return "", false
+	}
+	return string(b[:n]), true
 }
 
 func isIGPost(s string) bool { return s == "p" || s == "reel" || s == "tv" }
@@ -340,6 +471,11 @@ func queryRuleFor(pf platform, p string) queryRule {
 		}
 	case pfTikTok:
 		if n == 3 && strings.HasPrefix(sb[0], "@") && (sb[1] == "video" || sb[1] == "photo") && digits(sb[2]) {
+			return keepNone
+		}
+	case pfShortLink:
+		// The code in the path is all the redirect reads.
+		if n == 1 && sb[0] != "" {
 			return keepNone
 		}
 	}

@@ -5,17 +5,18 @@ import (
 	"strings"
 )
 
-// trackingAll lists parameters dropped on every host: click ids, campaign
-// and share tracking. None of them selects content.
+// trackingAll lists parameters dropped on every host: click ids and
+// campaign tracking whose names no site uses for anything else. Generic
+// names (ref, si, s, t, _t, _r, share_id, ...) are not here: on some site
+// they select content (a branch, a page, a sort order), so they are dropped
+// only on the platforms below, where they are known to track.
 var trackingAll = set(
 	"fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid",
 	"yclid", "ttclid", "twclid", "li_fat_id", "epik", "srsltid", "rb_clickid",
 	"mc_cid", "mc_eid", "_hsenc", "_hsmi", "__hstc", "__hssc", "__hsfp",
 	"mkt_tok", "oly_anon_id", "oly_enc_id", "vero_id", "vero_conv", "wickedid",
 	"_ga", "_gl", "s_kwcid", "ef_id", "_openstat",
-	"igshid", "igsh", "si", "mibextid", "__tn__", "rdid", "_rdr",
-	"ref", "ref_src", "ref_url", "_t", "_r", "share_id", "sharer_id",
-	"is_from_webapp", "sender_device",
+	"igshid", "igsh", "mibextid", "__tn__",
 )
 
 // trackingOn lists further parameters dropped on one platform only.
@@ -24,25 +25,28 @@ var trackingOn = map[platform]map[string]bool{
 		"share_url", "sfnsn", "sfns", "extid", "fref", "hc_ref", "hc_location",
 		"ref_type", "refsrc", "refid", "comment_tracking", "notif_id", "notif_t",
 		"acontext", "paipv", "eav", "av", "_rdc", "_ft_", "privacy_mutation_token",
-		"wtsid", "hrc", "app", "locale",
+		"wtsid", "hrc", "app", "locale", "ref", "rdid", "_rdr", "sharer_id", "share_id",
 	),
 	pfTelegram: set("embed"),
-	pfX:        set("s", "t", "src", "cxt", "lang"),
+	pfX:        set("s", "t", "src", "cxt", "lang", "ref_src", "ref_url"),
 	pfYouTube: set(
 		"feature", "pp", "ab_channel", "app", "persist_app", "noapp", "hl", "gl",
 		"embeds_referring_euri", "embeds_euri", "embeds_referring_origin",
-		"source_ve_path", "cbrd", "ucbcb",
+		"source_ve_path", "cbrd", "ucbcb", "si",
 	),
-	pfYouTubeShort:    set("feature", "t"),
-	pfYouTubeNoCookie: set("feature"),
-	pfInstagram:       set("hl", "img_index", "ig_rid"),
+	pfYouTubeShort:    set("feature", "t", "si"),
+	pfYouTubeNoCookie: set("feature", "si"),
+	pfYouTubeMusic:    set("feature", "si"),
+	pfInstagram:       set("hl", "img_index", "ig_rid", "ref"),
 	pfTikTok: set(
 		"_d", "checksum", "sec_uid", "sec_user_id", "share_app_id", "share_link_id",
 		"share_item_id", "share_author_id", "u_code", "preview_pb", "timestamp",
 		"user_id", "social_sharing", "social_share_type", "tt_from", "source",
 		"refer", "enter_from", "enter_method", "embed_source", "lang", "web_id",
-		"is_copy_url", "_webapp",
+		"is_copy_url", "_webapp", "_t", "_r", "is_from_webapp", "sender_device", "share_id",
 	),
+	pfWhatsApp: set("text", "app_absent"),
+	pfSnapchat: set("share_id", "sid", "locale", "sender_web_id", "device_type", "device_id", "is_copy_url"),
 }
 
 func set(keys ...string) map[string]bool {
@@ -65,8 +69,10 @@ func tracking(pf platform, key string) bool {
 type kv struct{ k, v string }
 
 // canonQuery appends the canonical query parameters of raw to dst, sorted
-// by key then value, without duplicates. extra, if set, is a YouTube video id
-// taken from the path.
+// by key. Values of a repeated key keep their order (a server reads the
+// first or the last, so ?id=1&id=2 and ?id=2&id=1 can be different
+// content); only a pair repeated right after itself is dropped. extra, if
+// set, is a YouTube video id taken from the path.
 func canonQuery(dst []kv, raw string, pf platform, path, extra string) []kv {
 	rule := queryRuleFor(pf, path)
 	if rule == keepNone {
@@ -99,12 +105,7 @@ func canonQuery(dst []kv, raw string, pf platform, path, extra string) []kv {
 		// On /watch only v names the video; list, index, t, ... are context.
 		dst = slices.DeleteFunc(dst, func(p kv) bool { return !isV(p) })
 	}
-	slices.SortFunc(dst, func(a, b kv) int {
-		if c := strings.Compare(a.k, b.k); c != 0 {
-			return c
-		}
-		return strings.Compare(a.v, b.v)
-	})
+	slices.SortStableFunc(dst, func(a, b kv) int { return strings.Compare(a.k, b.k) })
 	return slices.Compact(dst)
 }
 
