@@ -38,7 +38,8 @@ var (
 // scanPlain reports whether body is one JSON object, with nothing but white
 // space around it, whose keys are field names of Body spelt exactly as in
 // their tags, without escapes, each at most once, and likewise the keys of
-// notifier and evidence when they are objects. seen has bit fieldX set when
+// notifier and evidence when they are objects, and which has no null
+// anywhere. seen has bit fieldX set when
 // the object has key X.
 //
 // It answers for well-formed JSON only and checks no more of the syntax than
@@ -175,6 +176,10 @@ func (s *plainScanner) skipValue() bool {
 			if depth == 0 {
 				return true
 			}
+		case 'n':
+			// null, which the strict path refuses for every field and
+			// countries entry (outside a string, 'n' starts nothing else).
+			return false
 		}
 		s.i++
 	}

@@ -86,7 +86,13 @@ var plainCases = []struct {
 	{plainBody, true},
 	{"\r\n\t " + plainBody + " \n", true},
 	{`{}`, true},
-	{`{"notifier":null,"evidence":null,"good_faith":null,"countries":null}`, true},
+	{`{"notifier":null,"evidence":null,"good_faith":null,"countries":null}`, false}, // null: refused
+	{`{"language":null}`, false},
+	{`{"countries":["IT",null]}`, false},
+	{`{"evidence":{"sha256":null}}`, false},
+	{`{"explanation":"null"}`, true},
+	{`{"explanation":"\ud800"}`, false},      // a lone surrogate: v2 refuses it
+	{`{"explanation":"\ud83d\ude00"}`, true}, // a pair is a character
 	{`{"notifier":{},"evidence":{},"countries":[]}`, true},
 	{`{"countries":["a","b","c","d","e","f"]}`, true},
 	{`{"url":"https://t.me/x/1","explanation":"a \"quoted\" \u00e9 \\ {\"url\":1}"}`, true},
@@ -255,8 +261,15 @@ func FuzzValidEmail(f *testing.F) {
 	})
 }
 
-func TestCountryCodeMatchesToUpper(t *testing.T) {
+// Country codes are two ASCII letters, in either case: strings.ToUpper on
+// anything else would let "ıt" (dotless i) through as IT and "ſe" as SE.
+func TestCountryCodeIsASCIIToUpper(t *testing.T) {
 	old := func(c string) (string, bool) {
+		for _, r := range c {
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+				return "", false
+			}
+		}
 		code := strings.ToUpper(c)
 		if code == "EL" {
 			code = "GR"
@@ -269,7 +282,7 @@ func TestCountryCodeMatchesToUpper(t *testing.T) {
 			inputs = append(inputs, string([]byte{byte(a), byte(b)}))
 		}
 	}
-	inputs = append(inputs, "", "I", "ITA", "ıt", "ɪt", "Italy", "eu", "el", "El", "\xffT", "I\xff")
+	inputs = append(inputs, "", "I", "ITA", "ıt", "ɪt", "ſe", "Italy", "eu", "el", "El", "\xffT", "I\xff")
 	for _, c := range inputs {
 		gotCode, gotOK := countryCode(c)
 		wantCode, wantOK := old(c)

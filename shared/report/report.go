@@ -6,7 +6,9 @@
 // name and email, a good-faith statement) plus what Flagline needs to route
 // it (category, the Member States concerned). Decoding is strict: an unknown
 // field is an error that names the field, so a form developer learns of a typo
-// at once instead of losing data silently.
+// at once instead of losing data silently; so are a field sent twice, a name
+// that differs from a field's only by case, and null for any field. Nothing
+// in a body is silently reinterpreted.
 package report
 
 import (
@@ -152,8 +154,13 @@ func Decode(body []byte, now time.Time) (*Report, error) {
 	return Validate(b, now)
 }
 
-// decodeStrict decodes body as one JSON object with no unknown field.
+// decodeStrict decodes body as one JSON object with no unknown, repeated
+// or null field (checkMembers), then with encoding/json, which names the
+// field of a wrong JSON type.
 func decodeStrict(body []byte) (Body, error) {
+	if err := checkMembers(body); err != nil {
+		return Body{}, err
+	}
 	var b Body
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -189,9 +196,10 @@ type decoded struct {
 // encoding/json v2 prototype): about half the time and a third of the
 // allocations of encoding/json for the same struct, which is what brings the
 // intake's hot path near its floor (BenchmarkCore). For a plain body the
-// outcome is the same (FuzzDecodePlainMatchesStrict): v2 is stricter than v1
-// where they differ (case of names, duplicate names, invalid UTF-8) and
-// scanPlain has already ruled those out; what v2 refuses falls back to v1.
+// outcome is the same (FuzzDecodePlainMatchesStrict): scanPlain has ruled
+// out what the strict path refuses before encoding/json (checkMembers:
+// names not spelt exactly, repeated names, null), and v2 refuses invalid
+// UTF-8 and lone surrogates; what v2 refuses falls back to decodeStrict.
 func decodePlain(body []byte) *decoded {
 	seen, ok := scanPlain(body)
 	if !ok {
@@ -201,7 +209,7 @@ func decodePlain(body []byte) *decoded {
 	b := &d.Body
 	// Point b at d's own storage where the body has the field; the decoder
 	// fills what a pointer or slice already points to. A field that is
-	// absent stays nil; one that is null is set to nil, as before.
+	// absent stays nil; scanPlain has refused null.
 	if seen&(1<<fieldNotifier) != 0 {
 		b.Notifier = &d.notifier
 	}
@@ -240,15 +248,6 @@ func decodeError(body []byte, err error) error {
 			Field: field, Code: "invalid_type",
 			Message: fmt.Sprintf("%s must be a JSON %s, not %s", field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value),
 		}}}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := unknownFieldPath(body, strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
-		if field == "" || strings.HasSuffix(field, ".") {
-			field += `""` // an empty key: name it so the refusal still points somewhere
-		}
-		return &InvalidError{Fields: []FieldError{{
-			Field: field, Code: "unknown_field",
-			Message: fmt.Sprintf("%s is not a field of a report", field),
-		}}}
 	default:
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) {
@@ -259,28 +258,6 @@ func decodeError(body []byte, err error) error {
 		}
 		return fmt.Errorf("%w: %v", ErrSyntax, strings.TrimPrefix(err.Error(), "json: "))
 	}
-}
-
-// unknownFieldPath finds where the unknown field name sits (top level or in
-// one of the nested objects), since encoding/json names only the key. It runs
-// only on this error path.
-func unknownFieldPath(body []byte, name string) string {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(body, &top) != nil {
-		return name
-	}
-	if _, ok := top[name]; ok {
-		return name
-	}
-	for _, parent := range []string{"notifier", "evidence"} {
-		var nested map[string]json.RawMessage
-		if json.Unmarshal(top[parent], &nested) == nil {
-			if _, ok := nested[name]; ok {
-				return parent + "." + name
-			}
-		}
-	}
-	return name
 }
 
 func jsonKind(goKind string) string {
@@ -414,19 +391,19 @@ func (r *Report) validate(now time.Time, cs []string) error {
 }
 
 // countryCode upper-cases c and maps EL, the EU's own code for Greece, to GR.
-// ok says whether the result is a member state code or EU.
+// ok says whether the result is a member state code or EU. Codes are two
+// ASCII letters: Unicode case mapping would read "ıt" (dotless i) as IT and
+// "ſe" (long s) as SE.
 func countryCode(c string) (code string, ok bool) {
-	if len(c) == 2 && c[0] < utf8.RuneSelf && c[1] < utf8.RuneSelf {
-		// The common case, without allocating the upper-cased string.
-		code, ok = countryCodes[string([]byte{upperASCII(c[0]), upperASCII(c[1])})]
-		return code, ok
+	if len(c) != 2 || !asciiLetter(c[0]) || !asciiLetter(c[1]) {
+		return "", false
 	}
-	code = strings.ToUpper(c)
-	if code == "EL" {
-		code = "GR"
-	}
-	return code, memberStates[code]
+	// Without allocating the upper-cased string.
+	code, ok = countryCodes[string([]byte{upperASCII(c[0]), upperASCII(c[1])})]
+	return code, ok
 }
+
+func asciiLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // countryCodes maps each upper-case two-letter spelling countryCode accepts
 // to the code it stands for.
