@@ -80,12 +80,25 @@ sam-validate: venv
 sam-build: venv
 	$(VENV_BIN)/sam build --build-in-source --region $(REGION)
 
-## bench: the intake hot path (Core: verify + decode + validate + canonicalise
-## + build item; HotPath: the whole handler) against its floor (HMAC-SHA256 +
-## json.Unmarshal of the same body) in one run, then each stage
+## bench: every ratio of docs/performance.md from one run (about 2 minutes).
+## The intake hot path (Core: verify + decode + validate + canonicalise +
+## build item; HotPath: the whole handler) against its floor (HMAC-SHA256 +
+## json.Unmarshal of the same body): BENCH_RUNS runs of one test binary, each
+## running all three, so every ratio pairs figures taken side by side; then
+## cold init of each function's bootstrap against an SDK floor (BENCH_ROUNDS
+## alternating rounds), the arm64 bootstrap sizes, and each stage.
+BENCH_RUNS   ?= 10
+BENCH_ROUNDS ?= 100
 bench:
-	$(GO) test -run '^$$' -bench 'Core|HotPath|Floor' -benchmem -count 6 ./shared/intake/ | tee bench.out
-	$(GO) tool benchstat -col /secrets bench.out || $(GO) tool benchstat bench.out
+	mkdir -p bin
+	$(GO) test -c -o bin/intake.test ./shared/intake/
+	rm -f bench.out
+	for i in $$(seq $(BENCH_RUNS)); do \
+	  echo "intake benchmarks, run $$i of $(BENCH_RUNS) (raw results in bench.out)"; \
+	  (cd shared/intake && ../../bin/intake.test -test.run '^$$' -test.bench 'Core|HotPath|Floor' -test.benchmem) >> bench.out; \
+	done
+	$(GO) tool benchstat bench.out
+	$(GO) run ./internal/local/benchreport -hotpath bench.out -rounds $(BENCH_ROUNDS) -sizes
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/webhook/ ./shared/report/ ./shared/reportstore/ ./shared/canon/
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)

@@ -51,6 +51,7 @@ func BenchmarkHotPath(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.SetBytes(int64(len(validBody)))
+			defer cpuPerOp(b)()
 			for b.Loop() {
 				resp, _ := h.Handle(ctx, ev)
 				if resp.StatusCode != 202 {
@@ -70,6 +71,7 @@ func BenchmarkFloor(b *testing.B) {
 	body := []byte(ev.Body)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(validBody)))
+	defer cpuPerOp(b)()
 	for b.Loop() {
 		mac := hmac.New(sha256.New, key)
 		mac.Write([]byte(ev.Headers["webhook-id"]))
@@ -95,6 +97,7 @@ func BenchmarkCore(b *testing.B) {
 			store := reportstore.Store{Table: "flagline", NotifierKey: notifierKey}
 			hdr := webhook.Headers{ID: ev.Headers["webhook-id"], Timestamp: ev.Headers["webhook-timestamp"], Signature: ev.Headers["webhook-signature"]}
 			b.ReportAllocs()
+			defer cpuPerOp(b)()
 			for b.Loop() {
 				body := []byte(ev.Body)
 				if err := webhook.Verify(secrets, body, hdr); err != nil {
