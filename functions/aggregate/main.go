@@ -3,19 +3,20 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/flagline/flagline/shared/aggregate"
+	"github.com/flagline/flagline/shared/awsenv"
 	"github.com/flagline/flagline/shared/logging"
 )
 
 func main() {
-	cfg, err := config.LoadDefaultConfig(context.Background())
+	// The region and credentials Lambda sets, without the rest of
+	// config.LoadDefaultConfig: see shared/awsenv.
+	cfg, err := awsenv.Load()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aggregate: aws config:", err)
 		os.Exit(1)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,53 +44,102 @@ type Handler struct {
 	Log     *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// StoreTimeout bounds the write so that a slow table gives a 503 well
-	// before API Gateway's own 30-second limit; zero means 5 seconds.
+	// StoreTimeout, when set, bounds the write with a timer of its own, so
+	// that a slow table gives a 503 well before API Gateway's own 30-second
+	// limit. Zero sets no timer: the ReportPutter is bounded itself, as the
+	// DynamoDB client FromEnv builds is (see storeAttemptTimeout), and the
+	// invocation's deadline bounds everything. A deadline of ctx that comes
+	// sooner than StoreTimeout also sets no timer.
 	StoreTimeout time.Duration
+}
+
+// outcome is what the delivery line logs beyond its status, gathered as the
+// delivery is checked and turned into slog attributes only when the line is
+// written.
+type outcome struct {
+	source     string
+	deliveryID string
+	verified   bool   // the signature matched: the report id may be logged
+	reportID   string // the receipt's, once stored
+	caseID     string
+	duplicate  bool
+	stored     bool   // duplicate is known
+	signature  string // why the signature was refused
+	err        string
 }
 
 // Handle answers one API Gateway HTTP API request.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	resp, attrs := h.handle(ctx, req)
-	attrs = append(attrs, slog.Int("status", resp.StatusCode))
+	var o outcome
+	resp := h.handle(ctx, req, &o)
 	level := slog.LevelInfo
 	if resp.StatusCode >= 500 {
 		level = slog.LevelError
 	}
-	// attrs[0] is the request id: the same line Log.With("request_id", …)
-	// would give, without a logger made for each request.
-	h.Log.LogAttrs(ctx, level, "report delivery", attrs...)
+	// Nothing is built for a line that is not written. The line carries the
+	// request id as Log.With("request_id", …) would, without a logger made
+	// for each request; the attributes live in an array on the stack.
+	if !h.Log.Enabled(ctx, level) {
+		return resp, nil
+	}
+	var buf [8]slog.Attr
+	attrs := append(buf[:0], slog.String("request_id", req.RequestContext.RequestID), slog.String("source", o.source))
+	if o.signature != "" {
+		attrs = append(attrs, slog.String("signature", o.signature))
+	}
+	if o.verified {
+		id := o.reportID
+		if id == "" {
+			id = reportstore.ReportID(o.source, o.deliveryID)
+		}
+		attrs = append(attrs, slog.String("report_id", id))
+	}
+	if o.caseID != "" {
+		attrs = append(attrs, slog.String("case_id", o.caseID))
+	}
+	if o.stored {
+		attrs = append(attrs, slog.Bool("duplicate", o.duplicate))
+	}
+	if o.err != "" {
+		attrs = append(attrs, slog.String("error", o.err))
+	}
+	attrs = append(attrs, slog.Int("status", resp.StatusCode))
+	// The record LogAttrs would make, less its runtime.Callers: pc 0 is "not
+	// known", and no source location is logged (logging.New does not set
+	// AddSource), so the stack is not walked for every delivery.
+	r := slog.NewRecord(time.Now(), level, "report delivery", 0)
+	r.AddAttrs(attrs...)
+	_ = h.Log.Handler().Handle(ctx, r) // as LogAttrs, a failed write is not the sender's concern
 	return resp, nil
 }
 
-func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, []slog.Attr) {
+func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest, o *outcome) events.APIGatewayV2HTTPResponse {
 	now := time.Now
 	if h.Now != nil {
 		now = h.Now
 	}
 	received := now()
 	source := req.PathParameters["source"]
-	attrs := make([]slog.Attr, 0, 8) // room for every attribute of a stored report
-	attrs = append(attrs, slog.String("request_id", req.RequestContext.RequestID), slog.String("source", source))
+	o.source = source
 
 	if req.RequestContext.HTTP.Method != "" && req.RequestContext.HTTP.Method != "POST" {
-		return httpapi.Fail(405, httpapi.Error{Code: "method_not_allowed", Message: "reports are sent with POST"}), attrs
+		return httpapi.Fail(405, httpapi.Error{Code: "method_not_allowed", Message: "reports are sent with POST"})
 	}
 	body, resp, ok := readBody(req)
 	if !ok {
-		return resp, attrs
+		return resp
 	}
 	if !isJSON(req.Headers["content-type"]) {
-		return httpapi.Fail(415, httpapi.Error{Code: "unsupported_media_type", Message: "reports must be sent as Content-Type: application/json"}), attrs
+		return httpapi.Fail(415, httpapi.Error{Code: "unsupported_media_type", Message: "reports must be sent as Content-Type: application/json"})
 	}
 
 	secrets, err := h.Secrets.Secrets(ctx, source)
 	switch {
 	case errors.Is(err, webhook.ErrUnknownSource):
-		return httpapi.Fail(404, httpapi.Error{Code: "unknown_source", Message: "no source of that name is registered"}), attrs
+		return httpapi.Fail(404, httpapi.Error{Code: "unknown_source", Message: "no source of that name is registered"})
 	case err != nil:
-		attrs = append(attrs, slog.String("error", err.Error()))
-		return httpapi.Unavailable(RetryAfter, "webhook secrets could not be read; deliver the report again later"), attrs
+		o.err = err.Error()
+		return httpapi.Unavailable(RetryAfter, "webhook secrets could not be read; deliver the report again later")
 	}
 
 	sig := webhook.Headers{
@@ -98,40 +148,78 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		Signature: req.Headers[webhook.HeaderSignature],
 	}
 	if err := webhook.Verify(secrets, body, sig); err != nil {
-		attrs = append(attrs, slog.String("signature", err.Error()))
-		return httpapi.Fail(401, signatureError(err)), attrs
+		o.signature = err.Error()
+		return httpapi.Fail(401, signatureError(err))
 	}
-	attrs = append(attrs, slog.String("report_id", reportstore.ReportID(source, sig.ID)))
+	o.verified, o.deliveryID = true, sig.ID
 
 	r, err := report.Decode(body, received)
 	if err != nil {
-		return decodeError(err), attrs
+		return decodeError(err)
 	}
-	attrs = append(attrs, slog.String("case_id", r.Link.CaseID))
+	o.caseID = r.Link.CaseID
 
-	timeout := h.StoreTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
+	putCtx := ctx
+	if h.StoreTimeout > 0 {
+		if d, ok := ctx.Deadline(); !ok || d.Sub(received) > h.StoreTimeout {
+			var cancel context.CancelFunc
+			putCtx, cancel = context.WithTimeout(ctx, h.StoreTimeout)
+			defer cancel()
+		}
 	}
-	putCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	receipt, err := h.Reports.Put(putCtx, reportstore.Delivery{Source: source, ID: sig.ID, Body: body, ReceivedAt: received}, r)
 	switch {
 	case err == nil:
-		attrs = append(attrs, slog.Bool("duplicate", receipt.Duplicate))
-		return httpapi.JSON(202, receipt), attrs
+		o.stored, o.duplicate, o.reportID = true, receipt.Duplicate, receipt.ReportID
+		return accepted(receipt)
 	case errors.Is(err, reportstore.ErrIDReused):
 		return httpapi.Fail(422, httpapi.Error{
 			Code:    "idempotency_key_reused",
 			Message: "this webhook-id was already used for a different report; give each new report its own webhook-id",
-		}), attrs
+		})
 	case errors.Is(err, reportstore.ErrUnavailable):
-		attrs = append(attrs, slog.String("error", err.Error()))
-		return httpapi.Unavailable(RetryAfter, "the report could not be stored now; deliver it again later with the same webhook-id"), attrs
+		o.err = err.Error()
+		return httpapi.Unavailable(RetryAfter, "the report could not be stored now; deliver it again later with the same webhook-id")
 	default:
-		attrs = append(attrs, slog.String("error", err.Error()))
-		return httpapi.Fail(500, httpapi.Error{Code: "internal_error", Message: "the report could not be stored; it was not accepted"}), attrs
+		o.err = err.Error()
+		return httpapi.Fail(500, httpapi.Error{Code: "internal_error", Message: "the report could not be stored; it was not accepted"})
 	}
+}
+
+// accepted answers 202 with the receipt, appended into a buffer on the
+// stack: the bytes encoding/json gives for reportstore.Receipt, without
+// reflection. Ids and canonical URLs are printable ASCII that JSON quotes as
+// they are; a receipt holding anything else (a quote, a backslash, a
+// control or non-ASCII character, or <, >, & which encoding/json escapes for
+// HTML) takes the encoding/json path.
+func accepted(r reportstore.Receipt) events.APIGatewayV2HTTPResponse {
+	if !plainJSON(r.ReportID) || !plainJSON(r.CaseID) || !plainJSON(r.CanonicalURL) {
+		return httpapi.JSON(202, r)
+	}
+	var buf [512]byte
+	b := append(buf[:0], `{"report_id":"`...)
+	b = append(b, r.ReportID...)
+	b = append(b, `","case_id":"`...)
+	b = append(b, r.CaseID...)
+	b = append(b, `","canonical_url":"`...)
+	b = append(b, r.CanonicalURL...)
+	b = append(b, `","duplicate":`...)
+	b = strconv.AppendBool(b, r.Duplicate)
+	b = append(b, '}')
+	return httpapi.Raw(202, string(b))
+}
+
+// plainJSON reports whether s is written into a JSON string as it is, by
+// encoding/json as by any encoder: printable ASCII other than the quote, the
+// backslash and the characters escaped for HTML.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // readBody returns the raw body bytes, refusing an oversized one before

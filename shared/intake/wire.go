@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/flagline/flagline/shared/config"
 	"github.com/flagline/flagline/shared/reportstore"
@@ -45,10 +45,12 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 	if err := env.Err(); err != nil {
 		return nil, err
 	}
-	var client *ssm.Client
-	newSSM := func() *ssm.Client {
+	// Parameter Store is read with webhook.SSMClient, not service/ssm: see
+	// there why.
+	var client *webhook.SSMClient
+	newSSM := func() *webhook.SSMClient {
 		if client == nil {
-			client = ssm.NewFromConfig(cfg)
+			client = webhook.NewSSMClient(cfg)
 		}
 		return client
 	}
@@ -63,13 +65,50 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 	return &Handler{
 		Secrets: secrets,
 		Reports: &reportstore.Store{
-			DB:          dynamodb.NewFromConfig(cfg),
+			DB:          dynamodb.NewFromConfig(cfg, boundStore),
 			Table:       table,
 			Retention:   time.Duration(retentionDays) * 24 * time.Hour,
 			NotifierKey: keys,
 		},
-		Log: log,
+		Log:          log,
+		StoreTimeout: storeTimeout(cfg),
 	}, nil
+}
+
+// The DynamoDB write is bounded by its client, set up once here, rather than
+// by a timer made for every request: each attempt may take
+// storeAttemptTimeout (the HTTP client's timeout, which "includes connection
+// time, any redirects, and reading the response body",
+// https://aws.github.io/aws-sdk-go-v2/docs/configuring-sdk/custom-http/#timeout),
+// and the waits between DynamoDB's four attempts are capped at
+// storeMaxBackoff. So a write gives up after at most 4 × 1 s + 3 × 0.2 s =
+// 4.6 s, answered 503 (the error is a timeout, retryable), well within the
+// function's 10-second timeout and API Gateway's 30 seconds.
+const (
+	storeAttemptTimeout = time.Second
+	storeMaxBackoff     = 200 * time.Millisecond
+	storeMaxAttempts    = 4
+)
+
+// boundStore applies the bound above; with an HTTP client that is not the
+// SDK's buildable one (a test's), the handler's StoreTimeout takes over.
+func boundStore(o *dynamodb.Options) {
+	if b, ok := o.HTTPClient.(*awshttp.BuildableClient); ok {
+		o.HTTPClient = b.WithTimeout(storeAttemptTimeout)
+	}
+	if o.RetryMaxAttempts == 0 || o.RetryMaxAttempts > storeMaxAttempts {
+		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, storeMaxAttempts)
+	}
+	o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, storeMaxBackoff)
+}
+
+// storeTimeout is the handler's own bound on the write when boundStore
+// cannot bound the client: none with the SDK's HTTP client.
+func storeTimeout(cfg aws.Config) time.Duration {
+	if _, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok || cfg.HTTPClient == nil {
+		return 0
+	}
+	return 5 * time.Second
 }
 
 // NotifierKeyFromEnv returns the inline key of EnvNotifierKey when set, else
@@ -95,10 +134,10 @@ func NotifierKeyFromEnv(lookup func(string) (string, bool), newSSM func() Parame
 
 // ParameterGetter is the SSM call SSMNotifierKey makes.
 type ParameterGetter interface {
-	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	GetParameter(ctx context.Context, in *webhook.GetParameterInput) (*webhook.GetParameterOutput, error)
 }
 
-var _ ParameterGetter = (*ssm.Client)(nil)
+var _ ParameterGetter = (*webhook.SSMClient)(nil)
 
 // SSMNotifierKey reads the notifier key from one SecureString parameter,
 // refreshed and backed off as the webhook secrets are (webhook.Refresher).
@@ -124,14 +163,14 @@ func (s *SSMNotifierKey) NotifierKey(ctx context.Context) (reportstore.NotifierK
 }
 
 func (s *SSMNotifierKey) load(ctx context.Context) (reportstore.NotifierKey, error) {
-	out, err := s.Client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(s.Name), WithDecryption: aws.Bool(true)})
+	out, err := s.Client.GetParameter(ctx, &webhook.GetParameterInput{Name: s.Name, WithDecryption: true})
 	if err != nil {
 		return reportstore.NotifierKey{}, fmt.Errorf("read %s: %w", s.Name, err)
 	}
-	if out.Parameter == nil || out.Parameter.Type != ssmtypes.ParameterTypeSecureString {
+	if out.Parameter == nil || out.Parameter.Type != webhook.ParameterTypeSecureString {
 		return reportstore.NotifierKey{}, fmt.Errorf("parameter %s must be a SecureString", s.Name)
 	}
-	k, err := reportstore.ParseNotifierKey(aws.ToString(out.Parameter.Value))
+	k, err := reportstore.ParseNotifierKey(out.Parameter.Value)
 	if err != nil {
 		return reportstore.NotifierKey{}, fmt.Errorf("parameter %s: %w", s.Name, err)
 	}

@@ -2,14 +2,17 @@ package intake_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/flagline/flagline/shared/intake"
 	"github.com/flagline/flagline/shared/reportstore"
@@ -53,19 +56,19 @@ func TestFromEnvNeedsANotifierKey(t *testing.T) {
 
 type fakeGetter struct {
 	calls int
-	param *ssmtypes.Parameter
+	param *webhook.Parameter
 }
 
-func (f *fakeGetter) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+func (f *fakeGetter) GetParameter(_ context.Context, in *webhook.GetParameterInput) (*webhook.GetParameterOutput, error) {
 	f.calls++
-	if f.param == nil || aws.ToString(in.Name) != aws.ToString(f.param.Name) {
-		return nil, &ssmtypes.ParameterNotFound{Message: aws.String("parameter not found")}
+	if f.param == nil || in.Name != f.param.Name {
+		return nil, &smithy.GenericAPIError{Code: "ParameterNotFound", Message: "parameter not found", Fault: smithy.FaultClient}
 	}
 	p := *f.param
-	if p.Type == ssmtypes.ParameterTypeSecureString && !aws.ToBool(in.WithDecryption) {
-		p.Value = aws.String("AQICAHh-ciphertext")
+	if p.Type == webhook.ParameterTypeSecureString && !in.WithDecryption {
+		p.Value = "AQICAHh-ciphertext"
 	}
-	return &ssm.GetParameterOutput{Parameter: &p}, nil
+	return &webhook.GetParameterOutput{Parameter: &p}, nil
 }
 
 type countingPut struct{ n int }
@@ -87,10 +90,10 @@ func TestMissingNotifierKeyAnswers503(t *testing.T) {
 	h, _ := newHandler()
 	h.Reports = &reportstore.Store{DB: db, Table: "flagline", NotifierKey: keys}
 
-	for i, param := range []*ssmtypes.Parameter{
+	for i, param := range []*webhook.Parameter{
 		nil,
-		{Name: aws.String(name), Type: ssmtypes.ParameterTypeString, Value: aws.String(reportstore.NewNotifierKey())},
-		{Name: aws.String(name), Type: ssmtypes.ParameterTypeSecureString, Value: aws.String("c2hvcnQ=")},
+		{Name: name, Type: "String", Value: reportstore.NewNotifierKey()},
+		{Name: name, Type: webhook.ParameterTypeSecureString, Value: "c2hvcnQ="},
 	} {
 		getter.param = param
 		resp, _ := send(t, h, delivery{id: "msg_nokey", body: validBody})
@@ -102,11 +105,51 @@ func TestMissingNotifierKeyAnswers503(t *testing.T) {
 	if db.n != 0 {
 		t.Fatalf("%d reports stored without a notifier key", db.n)
 	}
-	getter.param = &ssmtypes.Parameter{Name: aws.String(name), Type: ssmtypes.ParameterTypeSecureString, Value: aws.String(reportstore.NewNotifierKey())}
+	getter.param = &webhook.Parameter{Name: name, Type: webhook.ParameterTypeSecureString, Value: reportstore.NewNotifierKey()}
 	if resp, _ := send(t, h, delivery{id: "msg_nokey", body: validBody}); resp.StatusCode != 202 {
 		t.Fatalf("with the key: %d %s", resp.StatusCode, resp.Body)
 	}
 	if getter.calls != 4 {
 		t.Errorf("%d GetParameter calls, want 4 (one per attempt, then cached)", getter.calls)
+	}
+}
+
+// A table that never answers is given up on, with no timer per request: the
+// DynamoDB client FromEnv builds times out each attempt and makes at most
+// four, and the sender is told 503 to deliver again.
+func TestFromEnvBoundsTheWrite(t *testing.T) {
+	var attempts atomic.Int32
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	cfg := aws.Config{
+		Region:       "eu-west-1",
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
+	}
+	h, err := intake.FromEnv(cfg, lookup(map[string]string{
+		"TABLE_NAME":          "flagline",
+		webhook.EnvSecrets:    `{"demo":["` + newSecret + `"]}`,
+		intake.EnvNotifierKey: reportstore.NewNotifierKey(),
+	}), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.StoreTimeout != 0 {
+		t.Errorf("StoreTimeout = %s, want none (the client is bounded)", h.StoreTimeout)
+	}
+	resp, _ := send(t, h, delivery{id: "msg_slow", body: validBody})
+	if resp.StatusCode != 503 || resp.Headers["Retry-After"] == "" {
+		t.Fatalf("%d %s, want 503 with Retry-After", resp.StatusCode, resp.Body)
+	}
+	if n := attempts.Load(); n < 1 || n > 4 {
+		t.Errorf("%d attempts, want 1 to 4", n)
 	}
 }

@@ -7,10 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
 // Store gives the active secrets of a source, or ErrUnknownSource.
@@ -29,10 +25,10 @@ func (s Sources) Secrets(_ context.Context, source string) ([]Secret, error) {
 
 // ParameterReader is the part of the SSM client SSMStore uses.
 type ParameterReader interface {
-	GetParametersByPath(ctx context.Context, in *ssm.GetParametersByPathInput, opts ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
+	GetParametersByPath(ctx context.Context, in *GetParametersByPathInput) (*GetParametersByPathOutput, error)
 }
 
-var _ ParameterReader = (*ssm.Client)(nil)
+var _ ParameterReader = (*SSMClient)(nil)
 
 // RefreshPeriod is how often the deployed intake reads its secrets again.
 const RefreshPeriod = 5 * time.Minute
@@ -100,23 +96,24 @@ func (s *SSMStore) prefix() string { return strings.TrimSuffix(s.Path, "/") + "/
 func (s *SSMStore) load(ctx context.Context) (ssmSources, error) {
 	prefix := s.prefix()
 	out := ssmSources{ok: Sources{}, broken: map[string]string{}}
-	// The paginator follows NextToken until it is empty; a page may hold
-	// fewer than MaxResults parameters, even none, and still not be the last
-	// (results are "best-effort", same page).
-	p := ssm.NewGetParametersByPathPaginator(s.Client, &ssm.GetParametersByPathInput{
-		Path:           aws.String(strings.TrimSuffix(prefix, "/")),
-		WithDecryption: aws.Bool(true),
-		MaxResults:     aws.Int32(maxResultsByPath),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+	// Follow NextToken until it is empty; a page may hold fewer than
+	// MaxResults parameters, even none, and still not be the last (results
+	// are "best-effort", same page).
+	in := &GetParametersByPathInput{
+		Path:           strings.TrimSuffix(prefix, "/"),
+		WithDecryption: true,
+		MaxResults:     maxResultsByPath,
+	}
+	for first := true; first || in.NextToken != ""; first = false {
+		page, err := s.Client.GetParametersByPath(ctx, in)
 		if err != nil {
 			// A partial read replaces nothing: the sources of later pages
 			// would look deleted.
 			return ssmSources{}, fmt.Errorf("read webhook secrets under %s: %w", prefix, err)
 		}
+		in.NextToken = page.NextToken
 		for _, param := range page.Parameters {
-			full := aws.ToString(param.Name)
+			full := param.Name
 			name := strings.TrimPrefix(full, prefix)
 			secrets, err := parseParameter(name, param)
 			if err != nil {
@@ -134,13 +131,13 @@ func (s *SSMStore) load(ctx context.Context) (ssmSources, error) {
 
 // parseParameter parses one source's parameter. Errors name the source and
 // the secret's position, never a value.
-func parseParameter(name string, param ssmtypes.Parameter) ([]Secret, error) {
-	if param.Type != ssmtypes.ParameterTypeSecureString {
+func parseParameter(name string, param Parameter) ([]Secret, error) {
+	if param.Type != ParameterTypeSecureString {
 		// A String parameter is stored and shown unencrypted: refuse the
 		// secret rather than use one that may have leaked.
 		return nil, fmt.Errorf("parameter is a %s, not a SecureString", param.Type)
 	}
-	list := strings.FieldsFunc(aws.ToString(param.Value), func(r rune) bool {
+	list := strings.FieldsFunc(param.Value, func(r rune) bool {
 		return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r'
 	})
 	return parseSourceSecrets(name, list)

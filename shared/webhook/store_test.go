@@ -6,14 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/flagline/flagline/shared/webhook"
 )
@@ -25,57 +22,57 @@ import (
 // last, which the API allows ("best-effort").
 type fakeSSM struct {
 	calls      int
-	params     []ssmtypes.Parameter
+	params     []webhook.Parameter
 	err        error
 	failPage   int // fail the call that asks for this page (1-based), once
 	emptyPages bool
 }
 
-func (f *fakeSSM) GetParametersByPath(_ context.Context, in *ssm.GetParametersByPathInput, _ ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error) {
+func (f *fakeSSM) GetParametersByPath(_ context.Context, in *webhook.GetParametersByPathInput) (*webhook.GetParametersByPathOutput, error) {
 	f.calls++
 	if f.err != nil {
 		return nil, f.err
 	}
 	max := 10
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 10 {
-			return nil, fmt.Errorf("ValidationException: MaxResults %d must be 1 to 10", *in.MaxResults)
+	if in.MaxResults != 0 {
+		if in.MaxResults < 1 || in.MaxResults > 10 {
+			return nil, fmt.Errorf("ValidationException: MaxResults %d must be 1 to 10", in.MaxResults)
 		}
-		max = int(*in.MaxResults)
+		max = int(in.MaxResults)
 	}
-	var under []ssmtypes.Parameter
+	var under []webhook.Parameter
 	for _, p := range f.params {
-		rest, ok := strings.CutPrefix(aws.ToString(p.Name), aws.ToString(in.Path)+"/")
+		rest, ok := strings.CutPrefix(p.Name, in.Path+"/")
 		if ok && !strings.Contains(rest, "/") {
-			if p.Type == ssmtypes.ParameterTypeSecureString && !aws.ToBool(in.WithDecryption) {
-				p.Value = aws.String("AQICAHh" + strconv.Itoa(len(aws.ToString(p.Value)))) // ciphertext
+			if p.Type == webhook.ParameterTypeSecureString && !in.WithDecryption {
+				p.Value = "AQICAHh" + strconv.Itoa(len(p.Value)) // ciphertext
 			}
 			under = append(under, p)
 		}
 	}
 	// The token is "<page>:<offset>".
 	page, offset := 1, 0
-	if t := aws.ToString(in.NextToken); t != "" {
+	if t := in.NextToken; t != "" {
 		fmt.Sscanf(t, "%d:%d", &page, &offset)
 	}
 	if page == f.failPage {
 		f.failPage = 0
 		return nil, errors.New("ThrottlingException: Rate exceeded")
 	}
-	out := &ssm.GetParametersByPathOutput{}
+	out := &webhook.GetParametersByPathOutput{}
 	end := offset
 	if !(f.emptyPages && page%2 == 1) {
 		end = min(offset+max, len(under))
 		out.Parameters = under[offset:end]
 	}
 	if end < len(under) {
-		out.NextToken = aws.String(fmt.Sprintf("%d:%d", page+1, end))
+		out.NextToken = fmt.Sprintf("%d:%d", page+1, end)
 	}
 	return out, nil
 }
 
-func secure(name, value string) ssmtypes.Parameter {
-	return ssmtypes.Parameter{Name: aws.String(name), Value: aws.String(value), Type: ssmtypes.ParameterTypeSecureString}
+func secure(name, value string) webhook.Parameter {
+	return webhook.Parameter{Name: name, Value: value, Type: webhook.ParameterTypeSecureString}
 }
 
 // clock is a settable clock for the store.
@@ -91,7 +88,7 @@ func newStore(f *fakeSSM, c *clock, log *slog.Logger) *webhook.SSMStore {
 
 func TestSSMStore(t *testing.T) {
 	second := webhook.NewSecret()
-	f := &fakeSSM{params: []ssmtypes.Parameter{
+	f := &fakeSSM{params: []webhook.Parameter{
 		secure("/flagline/prod/sources/demo", secretA+","+second),
 		secure("/flagline/prod/sources/ngo", second),
 		secure("/flagline/prod/sources/ngo/nested", second),
@@ -120,12 +117,12 @@ func TestSSMStore(t *testing.T) {
 func TestSSMStoreSkipsBadParameter(t *testing.T) {
 	good := webhook.NewSecret()
 	unprefixed := strings.TrimPrefix(webhook.NewSecret(), "whsec_") // the reference library would accept it
-	f := &fakeSSM{params: []ssmtypes.Parameter{
+	f := &fakeSSM{params: []webhook.Parameter{
 		secure("/flagline/prod/sources/demo", good),
 		secure("/flagline/prod/sources/NGO-Desk", good),
 		secure("/flagline/prod/sources/raw-base64", unprefixed),
 		secure("/flagline/prod/sources/half-rotated", good+" whsec_tooshort"),
-		{Name: aws.String("/flagline/prod/sources/plain"), Value: aws.String(good), Type: ssmtypes.ParameterTypeString},
+		{Name: "/flagline/prod/sources/plain", Value: good, Type: "String"},
 		secure("/flagline/prod/sources/zeta", good),
 	}}
 	var logs bytes.Buffer
@@ -160,7 +157,7 @@ func TestSSMStoreSkipsBadParameter(t *testing.T) {
 // again only after a growing backoff capped at the refresh period: a
 // request a second for ten minutes makes a dozen calls, not 600.
 func TestSSMStoreBacksOffWhileSSMFails(t *testing.T) {
-	f := &fakeSSM{params: []ssmtypes.Parameter{secure("/flagline/prod/sources/demo", secretA)}}
+	f := &fakeSSM{params: []webhook.Parameter{secure("/flagline/prod/sources/demo", secretA)}}
 	c := &clock{time.Unix(1_800_000_000, 0)}
 	s := newStore(f, c, nil)
 	ctx := context.Background()
@@ -217,7 +214,7 @@ func TestSSMStoreColdStartBacksOff(t *testing.T) {
 // A source deleted from SSM stops being accepted once the refresh period
 // has passed.
 func TestSSMStoreRemovalTakesEffectWithinPeriod(t *testing.T) {
-	f := &fakeSSM{params: []ssmtypes.Parameter{
+	f := &fakeSSM{params: []webhook.Parameter{
 		secure("/flagline/prod/sources/demo", secretA),
 		secure("/flagline/prod/sources/revoked", secretA),
 	}}
@@ -240,7 +237,7 @@ func TestSSMStoreRemovalTakesEffectWithinPeriod(t *testing.T) {
 // Secrets read more than MaxStale (3 periods) ago are not served while SSM
 // keeps failing: a removed source cannot stay accepted for ever.
 func TestSSMStoreFailsClosedWhenStale(t *testing.T) {
-	f := &fakeSSM{params: []ssmtypes.Parameter{secure("/flagline/prod/sources/demo", secretA)}}
+	f := &fakeSSM{params: []webhook.Parameter{secure("/flagline/prod/sources/demo", secretA)}}
 	c := &clock{time.Unix(1_800_000_000, 0)}
 	s := newStore(f, c, nil)
 	ctx := context.Background()
@@ -268,7 +265,7 @@ func TestSSMStoreFailsClosedWhenStale(t *testing.T) {
 // range and WithDecryption; a read that fails on a later page keeps every
 // source held rather than the first pages only.
 func TestSSMStorePagination(t *testing.T) {
-	var params []ssmtypes.Parameter
+	var params []webhook.Parameter
 	for i := range 25 {
 		params = append(params, secure(fmt.Sprintf("/flagline/prod/sources/src-%02d", i), secretA))
 	}
@@ -312,5 +309,20 @@ func TestStoreFromEnv(t *testing.T) {
 	}
 	if _, err := webhook.StoreFromEnv(env(map[string]string{webhook.EnvSecretsPath: "relative"}), newSSM, nil); err == nil {
 		t.Error("relative SSM path accepted")
+	}
+}
+
+// ValidSourceName accepts exactly what ^[a-z0-9][a-z0-9_-]{0,62}$ matches.
+func TestValidSourceName(t *testing.T) {
+	ref := regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	names := []string{"", "a", "demo", "ngo-desk", "ngo_desk", "0", "-a", "_a", "A", "NGO-Desk", "a b", "a/b", "a.b", "é",
+		"a\x00", strings.Repeat("a", 63), strings.Repeat("a", 64), "a-", "a_", "9z-_"}
+	for c := 0; c < 256; c++ {
+		names = append(names, "a"+string(rune(c)), string([]byte{byte(c)}))
+	}
+	for _, n := range names {
+		if got, want := webhook.ValidSourceName(n), ref.MatchString(n); got != want {
+			t.Errorf("ValidSourceName(%q) = %v, want %v", n, got, want)
+		}
 	}
 }
