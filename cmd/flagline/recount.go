@@ -193,6 +193,9 @@ func runRecount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // Recounter is the recount of one case (aggregate.Recounter).
 type Recounter interface {
 	Recount(ctx context.Context, caseID string) (*aggregate.Recount, error)
+	// RecountIncluding writes nothing unless every report id in want is
+	// among the reports counted.
+	RecountIncluding(ctx context.Context, caseID string, want []string) (*aggregate.Recount, error)
 }
 
 // recountCases recounts each case and prints the outcome; it goes on after
@@ -208,7 +211,13 @@ func recountCases(ctx context.Context, rc Recounter, ids []string, stdout io.Wri
 }
 
 func recountOne(ctx context.Context, rc Recounter, id string, stdout io.Writer) error {
-	res, err := rc.Recount(ctx, id)
+	return recountIncluding(ctx, rc, id, nil, stdout)
+}
+
+// recountIncluding recounts case id, requiring the reports want (a
+// discarded batch's) among those it counts.
+func recountIncluding(ctx context.Context, rc Recounter, id string, want []string, stdout io.Writer) error {
+	res, err := rc.RecountIncluding(ctx, id, want)
 	if err != nil {
 		fmt.Fprintf(stdout, "case %s: not recounted: %v\n", id, err)
 		return err
@@ -297,6 +306,8 @@ func recountFailures(ctx context.Context, src *failureSource, rc Recounter, stdo
 		cases   []string
 		err     error
 	}
+	// reports are the report ids of the discarded batches, by case.
+	reports := map[string][]string{}
 	var msgs []message
 	for {
 		// Long polling asks every SQS server, so an empty answer means the
@@ -317,7 +328,12 @@ func recountFailures(ctx context.Context, src *failureSource, rc Recounter, stdo
 			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &info); err != nil || info.DDBStreamBatchInfo.ShardID == "" {
 				msg.err = fmt.Errorf("message %s is not an on-failure record of a DynamoDB stream batch", aws.ToString(m.MessageId))
 			} else {
-				msg.cases, msg.err = src.cases(ctx, info)
+				var byCase map[string][]string
+				byCase, msg.err = src.cases(ctx, info)
+				msg.cases = slices.Sorted(maps.Keys(byCase))
+				for id, reps := range byCase {
+					reports[id] = append(reports[id], reps...)
+				}
 			}
 			b := info.DDBStreamBatchInfo
 			if msg.err != nil {
@@ -338,7 +354,7 @@ func recountFailures(ctx context.Context, src *failureSource, rc Recounter, stdo
 	}
 	failed := map[string]error{}
 	for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
-		if err := recountOne(ctx, rc, id, stdout); err != nil {
+		if err := recountIncluding(ctx, rc, id, reports[id], stdout); err != nil {
 			failed[id] = err
 		}
 	}
@@ -381,8 +397,9 @@ func isDryRun(rc Recounter) bool {
 }
 
 // cases reads the batch's records from the stream, from its first sequence
-// number to its last, and returns the distinct cases of its report inserts.
-func (src *failureSource) cases(ctx context.Context, info streampoll.FailureInfo) ([]string, error) {
+// number to its last, and returns the report ids of its report inserts by
+// case.
+func (src *failureSource) cases(ctx context.Context, info streampoll.FailureInfo) (map[string][]string, error) {
 	b := info.DDBStreamBatchInfo
 	it, err := src.Streams.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
 		StreamArn: aws.String(b.StreamArn), ShardId: aws.String(b.ShardID),
@@ -392,7 +409,7 @@ func (src *failureSource) cases(ctx context.Context, info streampoll.FailureInfo
 		return nil, streamErr(err)
 	}
 	end := aggregate.PadSeq(b.EndSequenceNumber)
-	seen := map[string]bool{}
+	seen := map[string][]string{}
 	iter := it.ShardIterator
 	first := true
 	for empty := 0; iter != nil && empty < 10; {
@@ -412,18 +429,23 @@ func (src *failureSource) cases(ctx context.Context, info streampoll.FailureInfo
 			}
 			first = false
 			if seq > end {
-				return slices.Sorted(maps.Keys(seen)), nil
+				return seen, nil
 			}
 			if r.EventName != streamtypes.OperationTypeInsert {
 				continue
 			}
 			typ, _ := d.NewImage[reportstore.AttrType].(*streamtypes.AttributeValueMemberS)
 			id, _ := d.NewImage["case_id"].(*streamtypes.AttributeValueMemberS)
+			rep, _ := d.NewImage["report_id"].(*streamtypes.AttributeValueMemberS)
 			if typ != nil && typ.Value == reportstore.TypeReport && id != nil {
-				seen[id.Value] = true
+				ids := seen[id.Value]
+				if rep != nil {
+					ids = append(ids, rep.Value)
+				}
+				seen[id.Value] = ids
 			}
 			if seq == end {
-				return slices.Sorted(maps.Keys(seen)), nil
+				return seen, nil
 			}
 		}
 		iter = out.NextShardIterator

@@ -125,6 +125,10 @@ func (n *noRecounts) Recount(context.Context, string) (*aggregate.Recount, error
 	return nil, errors.New("unexpected recount")
 }
 
+func (n *noRecounts) RecountIncluding(ctx context.Context, id string, _ []string) (*aggregate.Recount, error) {
+	return n.Recount(ctx, id)
+}
+
 // When the stream no longer has a discarded batch's records, --failures
 // says so, recounts nothing, keeps the message and fails.
 func TestRecountFailuresWhenTheStreamNoLongerHasTheRecords(t *testing.T) {

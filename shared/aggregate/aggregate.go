@@ -48,9 +48,11 @@ const (
 	MaxExplanationRunes = 280
 	// SeqWidth is the width sequence numbers are padded to.
 	SeqWidth = 40
-	// MarkRetention is how long a shard's mark is kept: past the stream's
-	// 24-hour retention no record of that shard can be delivered again.
-	MarkRetention = 25 * time.Hour
+	// MarkRetention is how long a shard's mark is kept after its last
+	// write: longer than the stream event sources' MaximumRecordAgeInSeconds
+	// (6 h in template.yaml), past which Lambda delivers no record again
+	// (see keepMarks).
+	MarkRetention = 7 * time.Hour
 	// maxConflicts bounds the re-applies of one case after version conflicts.
 	maxConflicts = 8
 )
@@ -85,6 +87,8 @@ type Report struct {
 	ReceivedAt   string   `dynamodbav:"received_at"`
 	ReportID     string   `dynamodbav:"report_id"`
 	Type         string   `dynamodbav:"type"`
+	// PK is the report item's key; a recount reads the explanation by it.
+	PK string `dynamodbav:"pk"`
 	// ExpiresAt is when the report item, and the notifier hash on it,
 	// expire (Unix seconds, the table's TTL attribute).
 	ExpiresAt int64 `dynamodbav:"expires_at"`
@@ -323,7 +327,7 @@ func (s *State) apply(shard string, entries []entry, rules casestore.Rules, now 
 	n.Categories = union(nil, known(isCategory, s.Categories...)...)
 	n.SourceSet = slices.Sorted(slices.Values(s.SourceSet))
 	n.Explanations = slices.Clone(s.Explanations)
-	n.Applied = keepMarks(s.Applied, shard, now)
+	n.Applied = keepMarks(s.Applied, now)
 	sources := make([]string, 0, len(entries))
 	notifiers := make([]notifierSeen, 0, len(entries))
 	for _, e := range entries {

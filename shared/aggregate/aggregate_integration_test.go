@@ -493,7 +493,7 @@ func testNotifierKey(t *testing.T) reportstore.NotifierKey {
 // limit, varying notifier.email) once pushed a case past DynamoDB's 400 KB
 // item limit, after which it could never be updated again. Through the
 // handler against moto (which refuses items over the limit too), the case
-// keeps updating and stays under aggregate.MaxCaseBytes.
+// keeps updating and stays under aggregate.CaseBytes of its one shard.
 func TestThirtyThousandNotifiersStillUpdateTheCase(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -550,8 +550,8 @@ func TestThirtyThousandNotifiersStillUpdateTheCase(t *testing.T) {
 	if s.Reports != n || s.NotifierCountExact {
 		t.Errorf("report_count %d, notifier_count_exact %v; want %d, false", s.Reports, s.NotifierCountExact, n)
 	}
-	if size > aggregate.MaxCaseBytes {
-		t.Errorf("case item is %d bytes, bound %d", size, aggregate.MaxCaseBytes)
+	if bound := aggregate.CaseBytes(len(s.Applied)); len(s.Applied) != 1 || size > bound {
+		t.Errorf("case item is %d bytes with %d marks, bound %d for one shard", size, len(s.Applied), bound)
 	}
 	// Within 3 standard errors of the sketch (1.04/sqrt(2^p)).
 	if se := 1.04 / math.Sqrt(float64(int(1)<<aggregate.SketchPrecision)); math.Abs(float64(s.Case.Notifiers-n)/n) > 3*se {

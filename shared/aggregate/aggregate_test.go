@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/flagline/flagline/internal/local/samtemplate"
 	"github.com/flagline/flagline/shared/canon"
 	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/report"
@@ -134,7 +137,7 @@ func notifierHash(i int) string { return fmt.Sprintf("%064x", uint64(i)*0x9E3779
 // The largest case: 100,000 reports from 100,000 distinct notifiers, 40
 // sources, every category and country, a canonical URL near its 2048-byte
 // limit, long multi-byte explanations, written by 40 shards with the
-// longest shard ids. Its item stays under MaxCaseBytes at every write, and
+// longest shard ids. Its item stays under CaseBytes(40) at every write, and
 // the distinct-notifier figure is the sketch's estimate.
 func TestCaseItemStaysBoundedAt100kNotifiers(t *testing.T) {
 	longPath := strings.Repeat("a", 1990)
@@ -168,9 +171,9 @@ func TestCaseItemStaysBoundedAt100kNotifiers(t *testing.T) {
 	se := 1.04 / math.Sqrt(float64(int(1)<<SketchPrecision))
 	errRel := float64(s.Case.Notifiers-n) / n
 	t.Logf("after %d reports from %d distinct notifiers: largest case item %d bytes (bound %d), last %d; notifier_count %d (exact: %v), error %+.2f%% (standard error %.2f%%); marks %d, sources %d (exact: %v)",
-		s.Reports, n, largest, MaxCaseBytes, f.sizes[len(f.sizes)-1], s.Case.Notifiers, s.NotifierCountExact, 100*errRel, 100*se, len(s.Applied), s.Sources, s.SourceCountExact)
-	if largest > MaxCaseBytes {
-		t.Errorf("case item reached %d bytes, bound %d", largest, MaxCaseBytes)
+		s.Reports, n, largest, CaseBytes(40), f.sizes[len(f.sizes)-1], s.Case.Notifiers, s.NotifierCountExact, 100*errRel, 100*se, len(s.Applied), s.Sources, s.SourceCountExact)
+	if largest > CaseBytes(40) {
+		t.Errorf("case item reached %d bytes, bound %d", largest, CaseBytes(40))
 	}
 	if s.Reports != n || s.NotifierCountExact || s.SourceCountExact {
 		t.Errorf("report_count %d, notifier exact %v, source exact %v; want %d, false, false", s.Reports, s.NotifierCountExact, s.SourceCountExact, n)
@@ -178,7 +181,7 @@ func TestCaseItemStaysBoundedAt100kNotifiers(t *testing.T) {
 	if math.Abs(errRel) > 3*se {
 		t.Errorf("notifier estimate %d is %.2f%% off %d, more than 3 standard errors", s.Case.Notifiers, 100*errRel, n)
 	}
-	if len(s.Pseudonyms) != 0 || len(s.SourceSet) != 0 || len(s.Applied) > MaxMarks {
+	if len(s.Pseudonyms) != 0 || len(s.SourceSet) != 0 || len(s.Applied) != 40 {
 		t.Errorf("case keeps %d pseudonyms, %d source names, %d marks", len(s.Pseudonyms), len(s.SourceSet), len(s.Applied))
 	}
 	if len(s.Countries) != len(countries) || len(s.Categories) != len(report.Categories) {
@@ -286,28 +289,79 @@ func TestCaseKeepsOnlyKnownCategoriesAndCountries(t *testing.T) {
 	}
 }
 
-func TestMarksAreBounded(t *testing.T) {
+// A shard retrying a batch rewrites no case it already applied, so its mark
+// ages while other shards write the case; however many do, its redelivered
+// records count nothing.
+func TestARetryingShardsMarkOutlivesOtherShardsWrites(t *testing.T) {
 	f := newFixture(t, "https://t.me/boats_now/812")
-	for i := range 3 * MaxMarks {
-		f.now = f.now.Add(time.Second)
-		f.feed(fmt.Sprintf("shardId-%03d", i), []rep{{notifier: notifierHash(i)}}, 1)
+	const a = "shardId-A"
+	recA := f.record(a, 0, rep{notifier: notifierHash(0)})
+	f.handle(a, []events.DynamoDBEventRecord{recA})
+	const others = 40
+	for i := range others {
+		f.now = f.now.Add(time.Minute)
+		f.feed(fmt.Sprintf("shardId-%03d", i), []rep{{notifier: notifierHash(i + 1)}}, 1)
 	}
+	// A redelivers its record (the rest of its batch failed and is retried).
+	f.now = f.now.Add(time.Minute)
+	f.handle(a, []events.DynamoDBEventRecord{recA})
 	s := f.state()
-	if len(s.Applied) != MaxMarks {
-		t.Fatalf("%d marks, want %d", len(s.Applied), MaxMarks)
+	if s.Reports != 1+others {
+		t.Errorf("report_count %d after shard A's redelivery, want %d", s.Reports, 1+others)
 	}
-	for i := 2 * MaxMarks; i < 3*MaxMarks; i++ {
-		if _, ok := s.Applied[fmt.Sprintf("shardId-%03d", i)]; !ok {
-			t.Errorf("the mark of recent shard %d was dropped", i)
+	if len(s.Applied) != 1+others {
+		t.Errorf("%d marks, want one per shard that wrote the case: %d", len(s.Applied), 1+others)
+	}
+}
+
+// A mark is kept MarkRetention after its last write and dropped after it.
+func TestMarksExpireAfterMarkRetention(t *testing.T) {
+	f := newFixture(t, "https://t.me/boats_now/812")
+	f.feed("shardId-old", []rep{{notifier: notifierHash(1)}}, 1)
+	f.now = f.now.Add(MarkRetention - time.Second)
+	f.feed("shardId-new", []rep{{notifier: notifierHash(2)}}, 1)
+	if _, ok := f.state().Applied["shardId-old"]; !ok {
+		t.Fatal("a mark younger than MarkRetention was dropped")
+	}
+	f.now = f.now.Add(2 * time.Second)
+	f.feed("shardId-new", []rep{{notifier: notifierHash(3)}}, 1)
+	if _, ok := f.state().Applied["shardId-old"]; ok {
+		t.Error("a mark older than MarkRetention was kept")
+	}
+}
+
+// Dropping a mark is safe only once Lambda can no longer deliver its
+// records: MarkRetention must exceed the maximum record age of aggregate's
+// stream event source.
+func TestMarkRetentionOutlastsTheMaximumRecordAge(t *testing.T) {
+	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, ok := tpl.Resources["AggregateFunction"]
+	if !ok {
+		t.Fatal("template.yaml has no AggregateFunction")
+	}
+	events, _ := fn.Properties["Events"].(map[string]any)
+	found := 0
+	for name, ev := range events {
+		ev, _ := ev.(map[string]any)
+		if ev["Type"] != "DynamoDB" {
+			continue
+		}
+		found++
+		props, _ := ev["Properties"].(map[string]any)
+		age, err := strconv.Atoi(fmt.Sprint(props["MaximumRecordAgeInSeconds"]))
+		if err != nil || age < 0 {
+			// -1 (or none) is infinite: records are retried until they expire from the stream.
+			t.Fatalf("event %s: MaximumRecordAgeInSeconds %v: marks could not be dropped safely before 24 h", name, props["MaximumRecordAgeInSeconds"])
+		}
+		if maxAge := time.Duration(age) * time.Second; MarkRetention <= maxAge {
+			t.Errorf("event %s: MarkRetention %s is not longer than MaximumRecordAgeInSeconds %s", name, MarkRetention, maxAge)
 		}
 	}
-	// The most recent shard's batch, delivered again, counts nothing.
-	last := fmt.Sprintf("shardId-%03d", 3*MaxMarks-1)
-	rec := f.record(last, 0, rep{notifier: notifierHash(0)})
-	rec.Change.SequenceNumber = fmt.Sprintf("%d%020d", 1+len(last)%7, 1)
-	f.handle(last, []events.DynamoDBEventRecord{rec})
-	if got := f.state().Reports; got != 3*MaxMarks {
-		t.Errorf("report_count %d after a redelivery, want %d", got, 3*MaxMarks)
+	if found == 0 {
+		t.Fatal("AggregateFunction has no DynamoDB event")
 	}
 }
 

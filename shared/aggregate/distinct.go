@@ -1,7 +1,6 @@
 package aggregate
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -16,8 +15,9 @@ import (
 // Bounds of what a case item keeps, whatever its history. Every case item is
 // rewritten on each batch that touches it and both stream readers receive its
 // old and new image on every change, so it must stay a few kilobytes: with
-// these bounds aggregation's attributes of a case take at most MaxCaseBytes
-// (measured as DynamoDB counts item size, attribute names plus values:
+// these bounds aggregation's attributes of a case take at most
+// CaseBytes(shards) (measured as DynamoDB counts item size, attribute names
+// plus values:
 // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html),
 // against the 400 KB item limit.
 //
@@ -27,14 +27,28 @@ import (
 //     not kept.
 //   - explanations: MaxExplanations, each at most MaxExplanationRunes and
 //     MaxExplanationBytes.
-//   - applied: at most MaxMarks shards, each mark dropped after MarkRetention.
+//   - applied: one mark (at most MarkBytes) per stream shard that wrote the
+//     case within MarkRetention; never fewer (see keepMarks). A table's
+//     stream has about one open shard per table partition and each shard is
+//     replaced every few hours, so a case reported from every partition of
+//     a table of P partitions keeps a few times P marks: MaxCaseBytes is the
+//     bound for BoundShards of them, and a table would need some 3,000 shards
+//     within MarkRetention to reach the 400 KB item limit.
 //   - sources and notifiers: exact sets of at most MaxExactSources source
 //     names and MaxExactNotifiers pseudonyms; past that, or once a pseudonym
 //     expires, a HyperLogLog sketch of fixed size (SketchBytes) instead.
 const (
-	MaxCaseBytes        = 16 * 1024
+	// CaseBytesWithoutMarks bounds every attribute aggregation writes but
+	// applied.
+	CaseBytesWithoutMarks = 10 * 1024
+	// MarkBytes bounds one entry of applied: a shard id of at most 65
+	// characters, 1 byte of map entry, and a map of seq (40 digits) and at
+	// (10 digits): 65 + 1 + 3 + (1+3+40) + (1+2+6) = 122 bytes.
+	MarkBytes = 122
+	// BoundShards is the number of shards MaxCaseBytes is stated for.
+	BoundShards         = 64
+	MaxCaseBytes        = CaseBytesWithoutMarks + BoundShards*MarkBytes
 	MaxExplanationBytes = 600
-	MaxMarks            = 32
 	MaxExactSources     = 16
 	MaxExactNotifiers   = 32
 	// SketchPrecision p gives 2^p one-byte registers. The distinct count of a
@@ -42,6 +56,10 @@ const (
 	// for p = 11 (Flajolet et al., "HyperLogLog", 2007).
 	SketchPrecision = 11
 )
+
+// CaseBytes bounds aggregation's attributes of a case that shards stream
+// shards wrote within MarkRetention.
+func CaseBytes(shards int) int { return CaseBytesWithoutMarks + shards*MarkBytes }
 
 // SketchBytes is the size of a stored sketch: dense registers only, never
 // the sparse form, which holds a hashed value per inserted notifier.
@@ -226,33 +244,25 @@ func (n *State) countNotifiers(seen []notifierSeen, now time.Time) {
 	}
 }
 
-// keepMarks drops marks older than MarkRetention and then, above MaxMarks,
-// the least recently written ones (never shard's own, which apply rewrites).
+// keepMarks drops the marks older than MarkRetention, and no other.
 //
-// A dropped mark is safe when its shard delivers nothing at or below it
-// again. Past MarkRetention that holds: Lambda gives up on records older
-// than the stream's 24-hour retention
-// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html).
-// Within it, a shard redelivers only the batch it is retrying, and its mark
-// is then among the most recently written unless MaxMarks other shards wrote
-// this case during that retry.
-func keepMarks(marks map[string]Mark, shard string, now time.Time) map[string]Mark {
+// A dropped mark is safe only when its shard can deliver nothing at or below
+// it again. A mark is rewritten each time its shard counts a report of the
+// case, so a mark older than MarkRetention says the shard has counted
+// nothing of the case since; any record at or below it is older still, and
+// Lambda discards a record older than the event source's
+// MaximumRecordAgeInSeconds instead of delivering it again
+// (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html).
+// MarkRetention is longer than that maximum age (a test reads it from
+// template.yaml). Dropping by count instead is not safe: a shard retrying a
+// batch rewrites no case it already applied, so its mark ages while other
+// shards refresh theirs, and the retry would count its records again.
+func keepMarks(marks map[string]Mark, now time.Time) map[string]Mark {
 	out := make(map[string]Mark, len(marks)+1)
 	for k, m := range marks {
 		if now.Sub(time.Unix(m.At, 0)) < MarkRetention {
 			out[k] = m
 		}
-	}
-	if len(out) < MaxMarks {
-		return out
-	}
-	others := slices.DeleteFunc(slices.Collect(maps.Keys(out)), func(k string) bool { return k == shard })
-	// Newest first, shard id breaking ties, so every writer drops the same marks.
-	slices.SortFunc(others, func(a, b string) int {
-		return cmp.Or(cmp.Compare(out[b].At, out[a].At), cmp.Compare(a, b))
-	})
-	for _, k := range others[MaxMarks-1:] {
-		delete(out, k)
 	}
 	return out
 }

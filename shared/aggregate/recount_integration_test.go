@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/flagline/flagline/internal/local/streampoll"
 	"github.com/flagline/flagline/shared/aggregate"
@@ -197,6 +198,8 @@ func TestRecountConcurrentWithAggregation(t *testing.T) {
 	clock := &watermark{last: time.Now().Add(-time.Hour), inflight: map[time.Time]bool{}}
 	r := e.recounter()
 	r.Settle, r.Now = 0, clock.now
+	// The test's clock is DynamoDB's too.
+	r.ServerTime = func(middleware.Metadata) (time.Time, bool) { return clock.now(), true }
 	posts := []string{"https://t.me/crossing_now/55", "https://www.facebook.com/groups/777/posts/1001/"}
 	const writers, perWriter = 3, 150
 

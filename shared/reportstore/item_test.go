@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash/fnv"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
@@ -61,6 +62,9 @@ func oldItem(s *Store, d Delivery, r *report.Report, bodySum [sha256.Size]byte) 
 	put("source", d.Source)
 	put("delivery_id", d.ID)
 	put("case_id", r.Link.CaseID)
+	h := fnv.New32a()
+	h.Write([]byte(Key(d.Source, d.ID)))
+	put(AttrCaseShard, r.Link.CaseID+"#"+strconv.Itoa(int(h.Sum32()%CaseShards)))
 	put("url", b.URL)
 	put("canonical_url", r.Link.Canonical)
 	put("platform", r.Link.Platform)

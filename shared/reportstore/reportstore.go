@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -89,6 +90,38 @@ type Receipt struct {
 
 // Key returns the partition key of a report item.
 func Key(source, deliveryID string) string { return "REPORT#" + source + "#" + deliveryID }
+
+// AttrCaseShard is the hash key of the table's index of a case's reports:
+// "<case_id>#<n>", n = FNV-1a 32 of the report item's key mod CaseShards.
+// All reports of a viral URL under case_id alone would go to one index
+// partition, and DynamoDB throttles the table's writes when an index cannot
+// keep up
+// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/gsi-throttling.html),
+// so intake would refuse exactly that URL's reports; spread over CaseShards
+// keys, they take CaseShards partitions' throughput. A reader of a case's
+// reports queries every CaseShardKey(caseID, 0..CaseShards-1).
+const (
+	AttrCaseShard = "case_shard"
+	CaseShards    = 32
+)
+
+// CaseShardKey is the value of AttrCaseShard for shard n of a case.
+func CaseShardKey(caseID string, n int) string { return caseID + caseShardSuffix[n] }
+
+// caseShardSuffix is "#0" … "#31", so that the item appends, never formats.
+var caseShardSuffix = func() (s [CaseShards]string) {
+	for n := range s {
+		s[n] = "#" + strconv.Itoa(n)
+	}
+	return s
+}()
+
+// caseShardOf is the shard of the report item with partition key pk.
+func caseShardOf(pk []byte) int {
+	h := fnv.New32a()
+	h.Write(pk)
+	return int(h.Sum32() % CaseShards)
+}
 
 func appendKey(dst []byte, source, deliveryID string) []byte {
 	dst = append(dst, "REPORT#"...)
@@ -182,7 +215,7 @@ type itemValues struct {
 }
 
 // itemStrings is the number of string attributes Item may set.
-const itemStrings = 22
+const itemStrings = 23
 
 // Item builds the report item. The attribute values share one allocation and
 // the strings Item derives (key, ids, hashes, times) share another. The
@@ -204,7 +237,7 @@ func (s *Store) item(d Delivery, r *report.Report, bodySum [sha256.Size]byte, ke
 	// then cut out of one string.
 	var buf [512]byte
 	derived := buf[:0]
-	var ends [7]int
+	var ends [8]int
 	derived = appendKey(derived, d.Source, d.ID)
 	ends[0] = len(derived)
 	derived = appendReportID(derived, d.Source, d.ID)
@@ -223,6 +256,8 @@ func (s *Store) item(d Delivery, r *report.Report, bodySum [sha256.Size]byte, ke
 	ends[5] = len(derived)
 	derived = strconv.AppendInt(derived, d.ReceivedAt.Add(retention).Unix(), 10)
 	ends[6] = len(derived)
+	derived = append(append(derived, r.Link.CaseID...), caseShardSuffix[caseShardOf(derived[:ends[0]])]...)
+	ends[7] = len(derived)
 	all := string(derived)
 	part := func(i int) string {
 		if i == 0 {
@@ -233,7 +268,7 @@ func (s *Store) item(d Delivery, r *report.Report, bodySum [sha256.Size]byte, ke
 
 	v := new(itemValues)
 	strs := v.s[:0]
-	item := make(map[string]types.AttributeValue, 24)
+	item := make(map[string]types.AttributeValue, 25)
 	put := func(name, value string) {
 		if value == "" {
 			return
@@ -248,6 +283,7 @@ func (s *Store) item(d Delivery, r *report.Report, bodySum [sha256.Size]byte, ke
 	put("source", d.Source)
 	put("delivery_id", d.ID)
 	put("case_id", r.Link.CaseID)
+	put(AttrCaseShard, part(7))
 	put("url", b.URL)
 	put("canonical_url", r.Link.Canonical)
 	// platform is derived from the URL's host; the notifier's own text, if
