@@ -47,10 +47,13 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 	}
 	// Parameter Store is read with webhook.SSMClient, not service/ssm: see
 	// there why.
-	var client *webhook.SSMClient
+	var (
+		client    *webhook.SSMClient
+		clientErr error
+	)
 	newSSM := func() *webhook.SSMClient {
-		if client == nil {
-			client = webhook.NewSSMClient(cfg)
+		if client == nil && clientErr == nil {
+			client, clientErr = webhook.NewSSMClient(cfg)
 		}
 		return client
 	}
@@ -61,6 +64,11 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 	keys, err := NotifierKeyFromEnv(lookup, func() ParameterGetter { return newSSM() })
 	if err != nil {
 		return nil, fmt.Errorf("notifier key: %w", err)
+	}
+	if clientErr != nil {
+		// Every read would fail: refuse to start rather than answer 503
+		// until someone looks.
+		return nil, clientErr
 	}
 	return &Handler{
 		Secrets: secrets,
@@ -96,8 +104,11 @@ func boundStore(o *dynamodb.Options) {
 	if b, ok := o.HTTPClient.(*awshttp.BuildableClient); ok {
 		o.HTTPClient = b.WithTimeout(storeAttemptTimeout)
 	}
+	// dynamodb.New wraps the retryer with o.RetryMaxAttempts after these
+	// options run (AWS_MAX_ATTEMPTS sets it), so the bound goes there: a
+	// retryer wrapped here would be wrapped again with the larger number.
 	if o.RetryMaxAttempts == 0 || o.RetryMaxAttempts > storeMaxAttempts {
-		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, storeMaxAttempts)
+		o.RetryMaxAttempts = storeMaxAttempts
 	}
 	o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, storeMaxBackoff)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go"
@@ -151,5 +152,46 @@ func TestFromEnvBoundsTheWrite(t *testing.T) {
 	}
 	if n := attempts.Load(); n < 1 || n > 4 {
 		t.Errorf("%d attempts, want 1 to 4", n)
+	}
+}
+
+// AWS_MAX_ATTEMPTS above the store's bound does not lift it: a table that
+// always answers 500 sees exactly four attempts per delivery, then the
+// sender is told 503.
+func TestFromEnvBoundsAttemptsOverAWSMaxAttempts(t *testing.T) {
+	var attempts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.WriteHeader(500)
+		w.Write([]byte(`{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"internal"}`))
+	}))
+	defer srv.Close()
+	t.Setenv("AWS_MAX_ATTEMPTS", "10")
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKID")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RetryMaxAttempts != 10 {
+		t.Fatalf("RetryMaxAttempts %d, want AWS_MAX_ATTEMPTS", cfg.RetryMaxAttempts)
+	}
+	h, err := intake.FromEnv(cfg, lookup(map[string]string{
+		"TABLE_NAME":          "flagline",
+		webhook.EnvSecrets:    `{"demo":["` + newSecret + `"]}`,
+		intake.EnvNotifierKey: reportstore.NewNotifierKey(),
+	}), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := send(t, h, delivery{id: "msg_500", body: validBody})
+	if resp.StatusCode != 503 {
+		t.Fatalf("%d %s, want 503", resp.StatusCode, resp.Body)
+	}
+	if n := attempts.Load(); n != 4 {
+		t.Errorf("%d attempts, want 4", n)
 	}
 }

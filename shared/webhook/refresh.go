@@ -38,6 +38,9 @@ type Refresher[T any] struct {
 	// MaxStale is how old a value may be and still be served while reads
 	// fail; zero means DefaultMaxStale periods.
 	MaxStale time.Duration
+	// LoadTimeout bounds one Load, whatever the caller's context allows;
+	// zero means DefaultLoadTimeout.
+	LoadTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Jitter returns a random duration in [0, d); nil means math/rand/v2.
@@ -56,6 +59,13 @@ type Refresher[T any] struct {
 // 5-minute period the intake uses.
 const DefaultMaxStale = 3
 
+// DefaultLoadTimeout is LoadTimeout when unset. A read that hangs (SSM
+// stalled or unreachable) gives up after it and counts as a failed read, so
+// the request is answered 503 with Retry-After within the function's
+// 10-second timeout, and the instance keeps its backoff instead of being
+// reset by a Lambda timeout. Three one-second attempts of the SSM client fit.
+const DefaultLoadTimeout = 3 * time.Second
+
 // firstBackoff is the backoff after the first failed read.
 const firstBackoff = time.Second
 
@@ -70,7 +80,7 @@ func (r *Refresher[T]) Get(ctx context.Context) (T, error) {
 	}
 	t := now()
 	if (!r.has || t.Sub(r.loadedAt) >= r.Period) && !t.Before(r.retryAt) {
-		v, err := r.Load(ctx)
+		v, err := r.load(ctx)
 		if err == nil {
 			r.value, r.has, r.loadedAt = v, true, t
 			r.failures, r.retryAt, r.lastErr = 0, time.Time{}, nil
@@ -88,6 +98,16 @@ func (r *Refresher[T]) Get(ctx context.Context) (T, error) {
 		return zero, fmt.Errorf("%w: last read %s ago, over the %s allowed: %w", ErrSecretsUnavailable, t.Sub(r.loadedAt).Round(time.Second), r.maxStale(), r.lastErr)
 	}
 	return zero, fmt.Errorf("%w: %w", ErrSecretsUnavailable, r.lastErr)
+}
+
+func (r *Refresher[T]) load(ctx context.Context) (T, error) {
+	timeout := r.LoadTimeout
+	if timeout <= 0 {
+		timeout = DefaultLoadTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return r.Load(ctx)
 }
 
 func (r *Refresher[T]) maxStale() time.Duration {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -47,10 +48,18 @@ type SSMClient struct {
 	endpoint string
 }
 
-// NewSSMClient returns a client for cfg's region, endpoint (AWS_ENDPOINT_URL_SSM
-// or cfg.BaseEndpoint, as AWS_ENDPOINT_URL sets it, else
-// ssm.<region>.amazonaws.com) and credentials. It makes no call.
-func NewSSMClient(cfg aws.Config) *SSMClient {
+// NewSSMClient returns a client for cfg's region, endpoint and credentials,
+// or an error naming the setting when the generated SSM client could not
+// resolve an endpoint from them either. It makes no call.
+//
+// The endpoint is what the generated client's rules give
+// (https://docs.aws.amazon.com/sdkref/latest/guide/feature-endpoints.html):
+// AWS_ENDPOINT_URL_SSM or cfg.BaseEndpoint (AWS_ENDPOINT_URL) when set, else
+// ssm[-fips].<region>.<DNS suffix of the region's partition>, with the
+// dual-stack suffix under AWS_USE_DUALSTACK_ENDPOINT
+// (https://docs.aws.amazon.com/sdkref/latest/guide/feature-endpoints.html#endpoints-fips-dualstack).
+// A region-less config makes a client whose calls fail, as the SDK's do.
+func NewSSMClient(cfg aws.Config) (*SSMClient, error) {
 	c := &SSMClient{cfg: cfg, http: cfg.HTTPClient, signer: v4.NewSigner()}
 	if c.http == nil {
 		c.http = awshttp.NewBuildableClient()
@@ -64,18 +73,154 @@ func NewSSMClient(cfg aws.Config) *SSMClient {
 			}
 		})
 	}
-	switch {
-	case serviceEndpoint(cfg) != "":
-		c.endpoint = strings.TrimSuffix(serviceEndpoint(cfg), "/") + "/"
-	case cfg.BaseEndpoint != nil:
-		c.endpoint = strings.TrimSuffix(*cfg.BaseEndpoint, "/") + "/"
-	case strings.HasPrefix(cfg.Region, "cn-"):
-		// https://docs.aws.amazon.com/general/latest/gr/ssm.html
-		c.endpoint = "https://ssm." + cfg.Region + ".amazonaws.com.cn/"
-	case cfg.Region != "":
-		c.endpoint = "https://ssm." + cfg.Region + ".amazonaws.com/"
+	endpoint, err := resolveSSMEndpoint(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ssm endpoint: %w", err)
 	}
-	return c
+	c.endpoint = endpoint
+	return c, nil
+}
+
+// ssmPartition is what the SDK's endpoint rules know of an AWS partition
+// (aws-sdk-go-v2 internal/endpoints/awsrulesfn/partitions.json, "outputs"),
+// copied here because that package is internal. TestSSMClientEndpoint
+// compares every region of the linked SDK's partitions.json with
+// service/ssm's own resolver, so a partition added to the SDK fails that
+// test until it is added here.
+type ssmPartition struct {
+	name        string
+	regionRegex *regexp.Regexp
+	// global is the partition's global pseudo-region, listed under its
+	// regions although the regex does not match it.
+	global             string
+	dnsSuffix          string
+	dualStackDNSSuffix string
+	supportsFIPS       bool
+	supportsDualStack  bool
+}
+
+// ssmPartitions are in partitions.json's order, which is the order its
+// regexes are tried in; a region no regex matches is in "aws".
+var ssmPartitions = []ssmPartition{
+	{"aws", regexp.MustCompile(`^(us|eu|ap|sa|ca|me|af|il|mx)\-\w+\-\d+$`), "aws-global", "amazonaws.com", "api.aws", true, true},
+	{"aws-cn", regexp.MustCompile(`^cn\-\w+\-\d+$`), "aws-cn-global", "amazonaws.com.cn", "api.amazonwebservices.com.cn", true, true},
+	{"aws-eusc", regexp.MustCompile(`^eusc\-(de)\-\w+\-\d+$`), "", "amazonaws.eu", "api.amazonwebservices.eu", true, true},
+	{"aws-iso", regexp.MustCompile(`^us\-iso\-\w+\-\d+$`), "aws-iso-global", "c2s.ic.gov", "api.aws.ic.gov", true, true},
+	{"aws-iso-b", regexp.MustCompile(`^us\-isob\-\w+\-\d+$`), "aws-iso-b-global", "sc2s.sgov.gov", "api.aws.scloud", true, true},
+	{"aws-iso-e", regexp.MustCompile(`^eu\-isoe\-\w+\-\d+$`), "aws-iso-e-global", "cloud.adc-e.uk", "api.cloud-aws.adc-e.uk", true, true},
+	{"aws-iso-f", regexp.MustCompile(`^us\-isof\-\w+\-\d+$`), "aws-iso-f-global", "csp.hci.ic.gov", "api.aws.hci.ic.gov", true, true},
+	{"aws-us-gov", regexp.MustCompile(`^us\-gov\-\w+\-\d+$`), "aws-us-gov-global", "amazonaws.com", "api.aws", true, true},
+}
+
+func partitionOf(region string) *ssmPartition {
+	for i := range ssmPartitions {
+		if ssmPartitions[i].global == region {
+			return &ssmPartitions[i]
+		}
+	}
+	for i := range ssmPartitions {
+		if ssmPartitions[i].regionRegex.MatchString(region) {
+			return &ssmPartitions[i]
+		}
+	}
+	return &ssmPartitions[0]
+}
+
+// resolveSSMEndpoint applies service/ssm's endpoint rules (its
+// endpoints.go) to cfg; "" means no region, which every call reports.
+func resolveSSMEndpoint(cfg aws.Config) (string, error) {
+	fips, dualStack, err := endpointVariants(cfg)
+	if err != nil {
+		return "", err
+	}
+	custom := serviceEndpoint(cfg)
+	if custom == "" && cfg.BaseEndpoint != nil {
+		custom = *cfg.BaseEndpoint
+	}
+	if custom != "" {
+		switch {
+		case fips:
+			return "", fmt.Errorf("AWS_USE_FIPS_ENDPOINT and a custom endpoint (%s) are not supported together", custom)
+		case dualStack:
+			return "", fmt.Errorf("AWS_USE_DUALSTACK_ENDPOINT and a custom endpoint (%s) are not supported together", custom)
+		}
+		return strings.TrimSuffix(custom, "/") + "/", nil
+	}
+	region := cfg.Region
+	if region == "" {
+		return "", nil
+	}
+	for _, label := range strings.Split(region, ".") {
+		if !smithyhttp.ValidHostLabel(label) || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return "", fmt.Errorf("invalid region %q", region)
+		}
+	}
+	if strings.Contains(region, "fips") {
+		// The SDK strips "fips" from such a pseudo-region and calls the
+		// plain endpoint: refuse it rather than think FIPS is in use.
+		return "", fmt.Errorf("region %q: use the plain region and AWS_USE_FIPS_ENDPOINT=true", region)
+	}
+	p := partitionOf(region)
+	switch {
+	case fips && dualStack:
+		if !p.supportsFIPS || !p.supportsDualStack {
+			return "", fmt.Errorf("region %s: partition %s does not support FIPS and dual-stack endpoints", region, p.name)
+		}
+		return "https://ssm-fips." + region + "." + p.dualStackDNSSuffix + "/", nil
+	case fips:
+		if !p.supportsFIPS {
+			return "", fmt.Errorf("region %s: partition %s does not support FIPS endpoints", region, p.name)
+		}
+		if p.name == "aws-us-gov" {
+			// SSM's endpoints in AWS GovCloud (US) are FIPS endpoints:
+			// https://docs.aws.amazon.com/general/latest/gr/ssm.html
+			return "https://ssm." + region + ".amazonaws.com/", nil
+		}
+		return "https://ssm-fips." + region + "." + p.dnsSuffix + "/", nil
+	case dualStack:
+		if !p.supportsDualStack {
+			return "", fmt.Errorf("region %s: partition %s does not support dual-stack endpoints", region, p.name)
+		}
+		return "https://ssm." + region + "." + p.dualStackDNSSuffix + "/", nil
+	}
+	return "https://ssm." + region + "." + p.dnsSuffix + "/", nil
+}
+
+// endpointVariants reads AWS_USE_FIPS_ENDPOINT and AWS_USE_DUALSTACK_ENDPOINT
+// (or use_fips_endpoint, use_dualstack_endpoint of the shared config) from
+// cfg's sources, the first source that has each winning, as the generated
+// clients do.
+func endpointVariants(cfg aws.Config) (fips, dualStack bool, err error) {
+	ctx := context.Background()
+	for _, src := range cfg.ConfigSources {
+		if s, ok := src.(interface {
+			GetUseFIPSEndpoint(context.Context) (aws.FIPSEndpointState, bool, error)
+		}); ok {
+			v, found, err := s.GetUseFIPSEndpoint(ctx)
+			if err != nil {
+				return false, false, err
+			}
+			if found {
+				fips = v == aws.FIPSEndpointStateEnabled
+				break
+			}
+		}
+	}
+	for _, src := range cfg.ConfigSources {
+		if s, ok := src.(interface {
+			GetUseDualStackEndpoint(context.Context) (aws.DualStackEndpointState, bool, error)
+		}); ok {
+			v, found, err := s.GetUseDualStackEndpoint(ctx)
+			if err != nil {
+				return false, false, err
+			}
+			if found {
+				dualStack = v == aws.DualStackEndpointStateEnabled
+				break
+			}
+		}
+	}
+	return fips, dualStack, nil
 }
 
 // serviceEndpoint is the SSM endpoint of cfg's sources (AWS_ENDPOINT_URL_SSM
@@ -167,6 +312,13 @@ func (c *SSMClient) GetParameter(ctx context.Context, in *GetParameterInput) (*G
 // (advanced tier) and their names fit many times over.
 const maxAnswer = 1 << 20
 
+// ssmAttemptTimeout bounds one request (connection, sending, the whole
+// answer). A timed-out attempt is retried, as the retryer retries timeouts,
+// within what is left of the caller's context; Refresher bounds a whole read
+// with its LoadTimeout, so a stalled SSM costs a request that much, answered
+// 503, rather than the function's timeout.
+const ssmAttemptTimeout = time.Second
+
 // call sends one action, retrying what the retryer calls retryable after the
 // delay it gives, as the SDK's retry middleware does.
 func (c *SSMClient) call(ctx context.Context, action string, in, out any) error {
@@ -184,7 +336,7 @@ func (c *SSMClient) call(ctx context.Context, action string, in, out any) error 
 	payloadHash := hex.EncodeToString(sum[:])
 	for attempt := 1; ; attempt++ {
 		err = c.attempt(ctx, action, body, payloadHash, out)
-		if err == nil || attempt >= c.retryer.MaxAttempts() || !c.retryer.IsErrorRetryable(err) {
+		if err == nil || ctx.Err() != nil || attempt >= c.retryer.MaxAttempts() || !c.retryer.IsErrorRetryable(err) {
 			break
 		}
 		delay, derr := c.retryer.RetryDelay(attempt, err)
@@ -206,6 +358,8 @@ func (c *SSMClient) call(ctx context.Context, action string, in, out any) error 
 }
 
 func (c *SSMClient) attempt(ctx context.Context, action string, body []byte, payloadHash string, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, ssmAttemptTimeout)
+	defer cancel()
 	creds, err := c.cfg.Credentials.Retrieve(ctx)
 	if err != nil {
 		return fmt.Errorf("credentials: %w", err)

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -64,12 +66,16 @@ func newSSMClient(t *testing.T, answer func(string, map[string]any) (int, string
 	s := &ssmServer{t: t, answer: answer}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return webhook.NewSSMClient(aws.Config{
+	c, err := webhook.NewSSMClient(aws.Config{
 		Region:           "eu-west-1",
 		BaseEndpoint:     aws.String(srv.URL),
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDFLAGLINE", "secret", "session"),
 		RetryMaxAttempts: 3,
-	}), s
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, s
 }
 
 // The store reads every page through the client: the request members are
@@ -170,12 +176,108 @@ func TestSSMClientServiceEndpoint(t *testing.T) {
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 	t.Setenv("AWS_ENDPOINT_URL_SSM", srv.URL)
-	c := webhook.NewSSMClient(aws.Config{
+	c, err := webhook.NewSSMClient(aws.Config{
 		Region:        "eu-west-1",
 		Credentials:   credentials.NewStaticCredentialsProvider("AKIDFLAGLINE", "secret", "session"),
 		ConfigSources: []any{config.EnvConfig{}},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if out, err := c.GetParameter(context.Background(), &webhook.GetParameterInput{Name: "/p", WithDecryption: true}); err != nil || out.Parameter.Value != "v" || len(s.requests) != 1 {
 		t.Fatalf("%+v %v, %d requests reached AWS_ENDPOINT_URL_SSM", out, err, len(s.requests))
+	}
+}
+
+// stalledSSM is an SSM endpoint that accepts requests and answers none for
+// 30 seconds, and reports whether any such sleep ended.
+func stalledSSM(t *testing.T) (*webhook.SSMClient, *atomic.Bool) {
+	var woke atomic.Bool
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(30 * time.Second):
+			woke.Store(true)
+		case <-release:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	c, err := webhook.NewSSMClient(aws.Config{
+		Region:           "eu-west-1",
+		BaseEndpoint:     aws.String(srv.URL),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKIDFLAGLINE", "secret", "session"),
+		RetryMaxAttempts: 10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, &woke
+}
+
+// A stalled SSM is given up on while the invocation still has time, so the
+// sender gets a 503 with Retry-After instead of the function timing out:
+// the secrets and the notifier key reads, given a 10-second invocation
+// context, return ErrSecretsUnavailable before that context ends and while
+// the server is still sleeping.
+func TestSSMReadsGiveUpOnAStalledSSM(t *testing.T) {
+	reads := map[string]func(context.Context, *webhook.SSMClient) error{
+		"webhook secrets": func(ctx context.Context, c *webhook.SSMClient) error {
+			_, err := (&webhook.SSMStore{Client: c, Path: "/flagline/prod/sources", TTL: webhook.RefreshPeriod}).Secrets(ctx, "demo")
+			return err
+		},
+		"notifier key": func(ctx context.Context, c *webhook.SSMClient) error {
+			_, err := (&intake.SSMNotifierKey{Client: c, Name: "/flagline/prod/notifier-key", TTL: webhook.RefreshPeriod}).NotifierKey(ctx)
+			return err
+		},
+	}
+	for name, read := range reads {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c, woke := stalledSSM(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := read(ctx, c)
+			if !errors.Is(err, webhook.ErrSecretsUnavailable) {
+				t.Fatalf("%v, want ErrSecretsUnavailable", err)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("returned only when the invocation's context ended: %v", err)
+			}
+			if woke.Load() {
+				t.Errorf("returned after the server's 30 s sleep")
+			}
+		})
+	}
+}
+
+// One stalled request is abandoned and tried again within the read's
+// budget: a read whose first request never answers still gets the secrets
+// from the second.
+func TestSSMClientRetriesAStalledRequest(t *testing.T) {
+	var requests atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			<-release
+			return
+		}
+		io.WriteString(w, `{"Parameters":[{"Name":"/flagline/prod/sources/demo","Type":"SecureString","Value":"`+secretA+`"}]}`)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	c, err := webhook.NewSSMClient(aws.Config{
+		Region:       "eu-west-1",
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDFLAGLINE", "secret", "session"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := &webhook.SSMStore{Client: c, Path: "/flagline/prod/sources", TTL: webhook.RefreshPeriod}
+	if got, err := s.Secrets(ctx, "demo"); err != nil || len(got) != 1 {
+		t.Fatalf("%d secrets, %v after %d requests", len(got), err, requests.Load())
 	}
 }
