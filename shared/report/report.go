@@ -187,20 +187,77 @@ type decoded struct {
 
 // decodePlain decodes a plain body, the kind every well-behaved sender sends:
 // one JSON object whose keys (and those of notifier and evidence) are exactly
-// field names, each at most once. It returns nil for anything else, and for
-// anything the decoder refuses; Decode then uses decodeStrict (an
-// encoding/json Decoder with DisallowUnknownFields), so that every refusal
-// and its message come from that one path.
+// field names, each at most once, with no null. It returns nil for anything
+// else, and for anything the decoder refuses; Decode then uses decodeStrict
+// (an encoding/json Decoder with DisallowUnknownFields), so that every
+// refusal and its message come from that one path.
 //
 // Plain bodies are decoded with github.com/go-json-experiment/json (the
 // encoding/json v2 prototype): about half the time and a third of the
 // allocations of encoding/json for the same struct, which is what brings the
 // intake's hot path near its floor (BenchmarkCore). For a plain body the
-// outcome is the same (FuzzDecodePlainMatchesStrict): scanPlain has ruled
-// out what the strict path refuses before encoding/json (checkMembers:
-// names not spelt exactly, repeated names, null), and v2 refuses invalid
-// UTF-8 and lone surrogates; what v2 refuses falls back to decodeStrict.
+// outcome is the same (FuzzDecodePlainMatchesStrict). v2 itself refuses
+// what checkMembers makes the strict path refuse, but for null: with
+// plainOptions it refuses a name that is not a field (it matches names
+// case-sensitively, after unescaping them, as checkMembers does), a repeated
+// name, invalid UTF-8 and lone surrogates, and any of these sends the body to
+// decodeStrict. Null it reads as the zero value, so a body with "null" in
+// it anywhere is read by scanPlain first (decodeScanned); a body without
+// (nearly every body) has no null, and v2's answer is enough.
 func decodePlain(body []byte) *decoded {
+	if bytes.Contains(body, null) {
+		return decodeScanned(body)
+	}
+	d := new(decoded)
+	b := &d.Body
+	// The decoder fills what a pointer or slice already points to, so b
+	// points at d's own storage where it can; a field the body lacks must
+	// still come out nil. notifier and good_faith are required: a body
+	// that leaves them empty or false is refused by validation, and only
+	// then does scanPlain say whether the body had them. evidence is
+	// optional and stays nil unless the body has it (then the decoder
+	// allocates it). countries is optional too: the decoder writes a
+	// slice from its start ([] gives an empty slice), so a mark that no
+	// decoded string can equal, left in place, shows the body has none.
+	b.Notifier, b.GoodFaith = &d.notifier, &d.goodFaith
+	d.countries[0] = noCountries
+	b.Countries = d.countries[:1]
+	if jsonv2.Unmarshal(body, b, plainOptions) != nil {
+		return nil
+	}
+	if len(b.Countries) == 1 && b.Countries[0] == noCountries {
+		b.Countries = nil
+	}
+	if *b.Notifier == (Notifier{}) || !*b.GoodFaith {
+		seen, ok := scanPlain(body)
+		if !ok {
+			return nil
+		}
+		if seen&(1<<fieldNotifier) == 0 {
+			b.Notifier = nil
+		}
+		if seen&(1<<fieldGoodFaith) == 0 {
+			b.GoodFaith = nil
+		}
+	}
+	return d
+}
+
+// noCountries marks a countries slice the decoder has not written to. It is
+// not UTF-8, and v2 decodes only valid UTF-8 strings (escapes included), so
+// no country a body sends can equal it.
+const noCountries = "\xff"
+
+// null is the JSON literal null.
+var null = []byte("null")
+
+// plainOptions are v2's options for plain bodies. Made once: building
+// options on every call costs time on the hot path.
+var plainOptions = jsonv2.RejectUnknownMembers(true)
+
+// decodeScanned is decodePlain for a body that may have a null: scanPlain
+// rules it out first (and names with escapes, which it does not read).
+func decodeScanned(body []byte) *decoded {
 	seen, ok := scanPlain(body)
 	if !ok {
 		return nil
@@ -222,7 +279,7 @@ func decodePlain(body []byte) *decoded {
 	if seen&(1<<fieldCountries) != 0 {
 		b.Countries = d.countries[:0]
 	}
-	if jsonv2.Unmarshal(body, b, jsonv2.RejectUnknownMembers(true)) != nil {
+	if jsonv2.Unmarshal(body, b, plainOptions) != nil {
 		return nil
 	}
 	return d
@@ -423,6 +480,20 @@ func upperASCII(c byte) byte {
 }
 
 func checkText(bad func(field, code, msg string), field, s string, required bool, max int) {
+	if ascii, blank, control := scanASCII(s); ascii {
+		// The same checks in the same order, from one pass over s.
+		switch {
+		case blank:
+			if required {
+				bad(field, "required", field+" is required")
+			}
+		case len(s) > max:
+			bad(field, "too_long", fmt.Sprintf("%s may be at most %d characters", field, max))
+		case control:
+			bad(field, "control_characters", field+" must not contain control characters other than newlines and tabs")
+		}
+		return
+	}
 	switch {
 	case strings.TrimSpace(s) == "":
 		if required {
@@ -435,6 +506,27 @@ func checkText(bad func(field, code, msg string), field, s string, required bool
 	case hasControl(s):
 		bad(field, "control_characters", field+" must not contain control characters other than newlines and tabs")
 	}
+}
+
+// scanASCII reports whether s is all ASCII and, if so, whether it is only
+// white space (as strings.TrimSpace reads it) and whether hasControl(s).
+func scanASCII(s string) (ascii, blank, control bool) {
+	blank = true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
+			return false, false, false
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		case c == '\v' || c == '\f':
+			control = true
+		case c < 0x20 || c == 0x7f:
+			control = true
+			blank = false
+		default:
+			blank = false
+		}
+	}
+	return true, blank, control
 }
 
 func hasControl(s string) bool {
@@ -488,7 +580,8 @@ func dotAtom(s string) bool {
 			}
 		case c < '!' || c > '~':
 			return false
-		case strings.IndexByte(`()<>[]:;@\,"`, c) >= 0: // RFC 5322 specials
+		case c == '(' || c == ')' || c == '<' || c == '>' || c == '[' || c == ']' ||
+			c == ':' || c == ';' || c == '@' || c == '\\' || c == ',' || c == '"': // RFC 5322 specials
 			return false
 		}
 	}
@@ -533,6 +626,45 @@ func validArchiveURL(s string) bool {
 	if len(s) > 2048 || hasControl(s) {
 		return false
 	}
+	if plainHTTPURL(s) {
+		return true
+	}
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+// plainHTTPURL reports whether s is an http or https URL that url.Parse
+// takes without looking further: "http://" or "https://", a host of ASCII
+// letters, digits, dots and hyphens, and after it no '%' (whose escapes
+// url.Parse checks) and no control character. It saves url.Parse's work and
+// allocation on the intake's hot path; validArchiveURL leaves every other
+// form to url.Parse (TestValidArchiveURLMatchesURLParse checks they agree).
+func plainHTTPURL(s string) bool {
+	rest, ok := strings.CutPrefix(s, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(s, "http://"); !ok {
+			return false
+		}
+	}
+	host := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		host, rest = rest[:i], rest[i:]
+	} else {
+		rest = ""
+	}
+	if host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; c == '%' || c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
