@@ -128,12 +128,20 @@ func parse(raw string, hops int) (URL, error) {
 		return fail(e)
 	}
 
+	// The path as the canonical form will have it. decoded changes only
+	// what normPath does with escapes: without '%' the platform's path is
+	// the generic one.
+	path := normPath(rawPath, h.pf != pfOther && strings.IndexByte(rawPath, '%') >= 0)
+	path, extra := platformPath(&h, path)
+
 	// Redirect wrappers and fragment routes name another URL: parse that.
-	generic := normPath(rawPath, false)
-	next, e := unwrap(h, generic, u.rawQuery)
+	// Both are recognised on the canonical path, so that a link and its
+	// canonical form are read alike: facebook.com/L.PHP is the wrapper
+	// facebook.com/l.php, since the Facebook rules lower-case that segment.
+	next, e := unwrap(h, path, u.rawQuery)
 	if e == nil && next == "" {
 		frag = normFragment(frag)
-		next, frag, e = route(h, rawPath, u.rawQuery, frag, hasFrag)
+		next, frag, e = route(h, path, u.rawQuery, frag, hasFrag)
 	}
 	if e != nil {
 		return fail(e)
@@ -151,19 +159,13 @@ func parse(raw string, hops int) (URL, error) {
 		return u, err
 	}
 
-	// decoded changes only what normPath does with escapes: without '%'
-	// the platform's path is the generic one.
-	path := generic
-	if h.pf != pfOther && strings.IndexByte(rawPath, '%') >= 0 {
-		path = normPath(rawPath, true)
-	}
 	rawQuery := u.rawQuery
 	if h.pf == pfVK {
+		// The item is already a canonical VK path.
 		if p, ok := vkOverlay(rawQuery); ok {
 			path, rawQuery = p, ""
 		}
 	}
-	path, extra := platformPath(&h, path)
 
 	var kvBuf [16]kv
 	kvs := canonQuery(kvBuf[:0], rawQuery, h.pf, path, extra)

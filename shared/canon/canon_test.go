@@ -448,7 +448,8 @@ func TestIdempotentTable(t *testing.T) {
 }
 
 // idempotenceRegressions are inputs where rule order matters for
-// idempotence (t.me/s/S/1 broke it during development).
+// idempotence (t.me/s/S/1 broke it during development; FuzzParse found
+// facebook.com/l.phP, whose canonical form l.php is the redirect wrapper).
 var idempotenceRegressions = []string{
 	"https://t.me/s/S/1",
 	"https://t.me/s/s/s",
@@ -456,6 +457,9 @@ var idempotenceRegressions = []string{
 	"https://example.org/a/..//../b",
 	"https://instagram.com/reels/p/x",
 	"https://x.com/I/web/status/1",
+	"http://fACeBook.Com/l.phP",
+	"https://facebook.com/L.PHP/?h=AT0",
+	"https://t.me//#/x",
 }
 
 var (

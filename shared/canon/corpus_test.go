@@ -132,3 +132,68 @@ func TestRedirectDepth(t *testing.T) {
 		}
 	}
 }
+
+// TestWrapperSpellings: every redirect wrapper, spelled the ways a host,
+// a path and its escapes can be spelled, is read the same way on the first
+// parse and on the parse of its canonical form. A spelling whose canonical
+// form is the wrapper (facebook.com/L.PHP is facebook.com/l.php, since the
+// Facebook rules lower-case that segment) is the wrapper: it resolves, or
+// is refused without a target; it never becomes a case whose URL the next
+// parse refuses.
+func TestWrapperSpellings(t *testing.T) {
+	const target = "https://example.org/offers/sea"
+	type endpoint struct{ host, path, param string }
+	endpoints := []endpoint{
+		{"google.com", "/url", "q"},
+		{"google.de", "/url", "url"},
+		{"eur01.safelinks.protection.outlook.com", "", "url"},
+		{"api.whatsapp.com", "/send", "phone"},
+	}
+	for _, w := range wrappers {
+		endpoints = append(endpoints, endpoint{w.host, w.path, w.params[0]})
+	}
+	hostSpellings := func(h string) []string {
+		return []string{h, "www." + h, "m." + h, strings.ToUpper(h), h + "."}
+	}
+	pathSpellings := func(p string) []string {
+		out := []string{p, p + "/", p + "//", "/." + p, "/" + p, "/x/.." + p, strings.ToUpper(p)}
+		if p == "" {
+			return out
+		}
+		last := len(p) - 1
+		out = append(out,
+			p[:last]+strings.ToUpper(p[last:]),                  // l.phP
+			"/%"+strings.ToUpper(hex(p[1]))+p[2:],               // escaped first letter
+			"/%"+hex(p[1])+p[2:],                                // lower-case hex
+			"/%"+hex(p[1]-'a'+'A')+p[2:],                        // escaped upper-case letter
+			strings.ReplaceAll(p, ".", "%2e"),                   // escaped dot
+			strings.ReplaceAll(p, "/", "\\"),                    // backslashes, as browsers read them
+			p+"%2F",                                             // an escaped slash is not a separator
+			p[:last]+"%"+strings.ToUpper(hex(p[last]))+"?x=1&y", // escape before the query
+		)
+		return out
+	}
+	resolved := 0
+	for _, e := range endpoints {
+		value := url.QueryEscape(target)
+		if e.param == "phone" {
+			value = "447700900123"
+		}
+		for _, h := range hostSpellings(e.host) {
+			for _, p := range pathSpellings(e.path) {
+				for _, q := range []string{"?" + e.param + "=" + value + "&h=AT0", "?h=AT0", "", "?" + e.param + "="} {
+					in := "https://" + h + p + q
+					checkIdempotent(t, in)
+					if u, err := Parse(in); err == nil && (u.Canonical == target || u.Canonical == "https://wa.me/447700900123") {
+						resolved++
+					}
+				}
+			}
+		}
+	}
+	if resolved < len(endpoints)*5 {
+		t.Errorf("only %d spellings resolved", resolved)
+	}
+}
+
+func hex(c byte) string { return string([]byte{"0123456789abcdef"[c>>4], "0123456789abcdef"[c&15]}) }

@@ -42,7 +42,9 @@
 //     google.<tld>/url?q= or url=; *.safelinks.protection.outlook.com ?url=;
 //     linkedin.com/redir/redirect, steamcommunity.com/linkfilter,
 //     slack-redir.net/link ?url=; t.umblr.com/redirect?z=), and
-//     api.whatsapp.com/send?phone=N by wa.me/N.
+//     api.whatsapp.com/send?phone=N by wa.me/N. A wrapper is recognised on
+//     the path as the canonical form writes it (facebook.com/L.PHP is
+//     l.php there), so a link and its canonical form are read alike.
 //   - The fragment: on Telegram Web "#@name", "#/im?p=@name" and
 //     "#?tgaddr=tg://resolve…|join…" become the t.me link; on x.com and
 //     facebook.com a "#!/route" hash-bang becomes the path it names; on

@@ -106,10 +106,10 @@ func queryParam(rawQuery, name string) (value string, found, unique bool) {
 	return value, found, unique
 }
 
-// route applies the fragment rules. frag is normalised. It returns a URL to
-// parse instead (next), or the fragment to keep in the canonical form (""
-// to drop it), or an error.
-func route(h hostResult, rawPath, rawQuery, frag string, hasFrag bool) (next, keep string, e *Error) {
+// route applies the fragment rules. path is the canonical path and frag is
+// normalised. It returns a URL to parse instead (next), or the fragment to
+// keep in the canonical form ("" to drop it), or an error.
+func route(h hostResult, path, rawQuery, frag string, hasFrag bool) (next, keep string, e *Error) {
 	switch h.pf {
 	case pfTelegramWeb:
 		// Telegram Web (web.telegram.org/k/, /a/, the older /#/im) is one
@@ -144,8 +144,11 @@ func route(h hostResult, rawPath, rawQuery, frag string, hasFrag bool) (next, ke
 	isRoute := frag[0] == '!' || frag[0] == '/'
 	if h.pf != pfOther {
 		// On a platform home page a route fragment is the only thing that
-		// names content, and Flagline does not know how to read it.
-		if isRoute && (rawPath == "" || rawPath == "/") && rawQuery == "" && strings.Trim(frag, "!/") != "" {
+		// names content, and Flagline does not know how to read it. The
+		// home page is the one the canonical form would name: t.me//,
+		// t.me/./ and x.com/?utm_source=x are t.me/ and x.com/ once the
+		// fragment is dropped.
+		if isRoute && path == "/" && strings.Trim(frag, "!/") != "" && !queryNamesContent(h.pf, rawQuery) {
 			return "", "", errRoute
 		}
 		return "", "", nil // in-page anchors, timestamps: the same content
@@ -158,6 +161,13 @@ func route(h hostResult, rawPath, rawQuery, frag string, hasFrag bool) (next, ke
 		return "", frag, nil
 	}
 	return "", "", nil
+}
+
+// queryNamesContent reports whether rawQuery keeps any parameter in the
+// canonical form of a platform home page.
+func queryNamesContent(pf platform, rawQuery string) bool {
+	var kvBuf [16]kv
+	return rawQuery != "" && len(canonQuery(kvBuf[:0], rawQuery, pf, "/", "")) > 0
 }
 
 // postAnchor matches the anchors forum and blog software gives one post or
