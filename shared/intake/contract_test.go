@@ -71,7 +71,7 @@ var unexpressible = map[string]string{
 // unreachableSecrets is a secret store that cannot be reached.
 type unreachableSecrets struct{}
 
-func (unreachableSecrets) Secrets(context.Context, string) ([]webhook.Secret, error) {
+func (unreachableSecrets) Secrets(context.Context, string) (*webhook.SourceSecrets, error) {
 	return nil, errors.New("ssm: GetParametersByPath: connection reset by peer")
 }
 

@@ -147,7 +147,7 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		Timestamp: req.Headers[webhook.HeaderTimestamp],
 		Signature: req.Headers[webhook.HeaderSignature],
 	}
-	if err := webhook.Verify(secrets, body, sig); err != nil {
+	if err := secrets.Verify(body, sig); err != nil {
 		o.signature = err.Error()
 		return httpapi.Fail(401, signatureError(err))
 	}

@@ -92,8 +92,8 @@ func TestSSMClientReadsEveryPage(t *testing.T) {
 		return 200, `{"Parameters":[{"Name":"/flagline/prod/sources/ngo","Type":"String","Value":"` + secretA + `"}]}`
 	})
 	s := &webhook.SSMStore{Client: c, Path: "/flagline/prod/sources", TTL: 300e9}
-	if got, err := s.Secrets(context.Background(), "demo"); err != nil || len(got) != 1 {
-		t.Fatalf("demo: %d secrets, %v", len(got), err)
+	if got, err := s.Secrets(context.Background(), "demo"); err != nil || got.Len() != 1 {
+		t.Fatalf("demo: %d secrets, %v", got.Len(), err)
 	}
 	if _, err := s.Secrets(context.Background(), "ngo"); !errors.Is(err, webhook.ErrSecretsUnavailable) {
 		t.Fatalf("String parameter on the second page: %v, want ErrSecretsUnavailable", err)
@@ -277,7 +277,7 @@ func TestSSMClientRetriesAStalledRequest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s := &webhook.SSMStore{Client: c, Path: "/flagline/prod/sources", TTL: webhook.RefreshPeriod}
-	if got, err := s.Secrets(ctx, "demo"); err != nil || len(got) != 1 {
-		t.Fatalf("%d secrets, %v after %d requests", len(got), err, requests.Load())
+	if got, err := s.Secrets(ctx, "demo"); err != nil || got.Len() != 1 {
+		t.Fatalf("%d secrets, %v after %d requests", got.Len(), err, requests.Load())
 	}
 }

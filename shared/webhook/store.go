@@ -11,11 +11,11 @@ import (
 
 // Store gives the active secrets of a source, or ErrUnknownSource.
 type Store interface {
-	Secrets(ctx context.Context, source string) ([]Secret, error)
+	Secrets(ctx context.Context, source string) (*SourceSecrets, error)
 }
 
 // Secrets implements Store for a fixed set of sources (local runs and tests).
-func (s Sources) Secrets(_ context.Context, source string) ([]Secret, error) {
+func (s Sources) Secrets(_ context.Context, source string) (*SourceSecrets, error) {
 	secrets, ok := s[source]
 	if !ok {
 		return nil, ErrUnknownSource
@@ -45,7 +45,8 @@ const maxResultsByPath = 10
 // The whole path is read on first use and again every TTL (see Refresher for
 // the backoff after a failed read and the staleness limit); each successful
 // read replaces every source, so a parameter deleted from SSM stops being
-// accepted within TTL.
+// accepted within TTL (and each source's SourceSecrets, with its hint of the
+// secret to try first, starts again from the listed order).
 //
 // Each parameter is parsed on its own. One that cannot be used (a name that
 // is not a source name, a value that is not whsec_ secrets, a plain String
@@ -77,7 +78,7 @@ type ssmSources struct {
 }
 
 // Secrets implements Store.
-func (s *SSMStore) Secrets(ctx context.Context, source string) ([]Secret, error) {
+func (s *SSMStore) Secrets(ctx context.Context, source string) (*SourceSecrets, error) {
 	s.once.Do(func() {
 		s.r = &Refresher[ssmSources]{Load: s.load, Period: s.TTL, MaxStale: s.MaxStale, Now: s.Now, Jitter: s.Jitter}
 	})
@@ -131,7 +132,7 @@ func (s *SSMStore) load(ctx context.Context) (ssmSources, error) {
 
 // parseParameter parses one source's parameter. Errors name the source and
 // the secret's position, never a value.
-func parseParameter(name string, param Parameter) ([]Secret, error) {
+func parseParameter(name string, param Parameter) (*SourceSecrets, error) {
 	if param.Type != ParameterTypeSecureString {
 		// A String parameter is stored and shown unencrypted: refuse the
 		// secret rather than use one that may have leaked.

@@ -98,8 +98,8 @@ func TestSSMStore(t *testing.T) {
 	s := newStore(f, c, nil)
 	ctx := context.Background()
 	got, err := s.Secrets(ctx, "demo")
-	if err != nil || len(got) != 2 {
-		t.Fatalf("demo: %d secrets, %v", len(got), err)
+	if err != nil || got.Len() != 2 {
+		t.Fatalf("demo: %d secrets, %v", got.Len(), err)
 	}
 	if _, err := s.Secrets(ctx, "ngo"); err != nil || f.calls != 1 {
 		t.Fatalf("second lookup: %v, %d SSM calls (want cached)", err, f.calls)
@@ -129,8 +129,8 @@ func TestSSMStoreSkipsBadParameter(t *testing.T) {
 	s := newStore(f, &clock{time.Unix(1_800_000_000, 0)}, slog.New(slog.NewJSONHandler(&logs, nil)))
 	ctx := context.Background()
 	for _, ok := range []string{"demo", "zeta"} {
-		if got, err := s.Secrets(ctx, ok); err != nil || len(got) != 1 {
-			t.Errorf("%s: %d secrets, %v (a bad parameter elsewhere must not matter)", ok, len(got), err)
+		if got, err := s.Secrets(ctx, ok); err != nil || got.Len() != 1 {
+			t.Errorf("%s: %d secrets, %v (a bad parameter elsewhere must not matter)", ok, got.Len(), err)
 		}
 	}
 	for _, broken := range []string{"raw-base64", "half-rotated", "plain"} {

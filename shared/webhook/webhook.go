@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -97,9 +98,13 @@ type macState struct {
 // 32-byte HMAC-SHA256.
 const sigLen = (sha256.Size + 2) / 3 * 4
 
+// newMAC makes an HMAC-SHA256 keyed with key; tests count the signatures
+// computed by wrapping it.
+var newMAC = func(key []byte) hash.Hash { return hmac.New(sha256.New, key) }
+
 func newSecretKey(key []byte) *secretKey {
 	k := &secretKey{key: key}
-	k.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, k.key)} }
+	k.macs.New = func() any { return &macState{mac: newMAC(k.key)} }
 	return k
 }
 
@@ -170,31 +175,91 @@ type Headers struct{ ID, Timestamp, Signature string }
 // must be integer Unix seconds (strconv.ParseInt) within five minutes of now;
 // then each space-separated "v1,<sig>" entry of h.Signature is compared in
 // constant time (hmac.Equal) with the expected signature under each secret in
-// turn.
+// turn. SourceSecrets.Verify is the same check trying first the secret that
+// last verified.
 func Verify(secrets []Secret, body []byte, h Headers) error {
+	_, err := verifyFrom(secrets, 0, body, h)
+	return err
+}
+
+// verifyFrom is Verify trying secrets[first] first, then the others in
+// listed order; it returns the index of the secret that verified. first
+// must be a valid index when secrets is not empty.
+func verifyFrom(secrets []Secret, first int, body []byte, h Headers) (int, error) {
 	if h.ID == "" || h.Timestamp == "" || h.Signature == "" {
-		return ErrMissing
+		return 0, ErrMissing
 	}
 	if len(h.ID) > MaxIDLength || !printable(h.ID) {
-		return fmt.Errorf("%w: webhook-id must be 1 to %d printable ASCII characters", ErrMalformed, MaxIDLength)
+		return 0, fmt.Errorf("%w: webhook-id must be 1 to %d printable ASCII characters", ErrMalformed, MaxIDLength)
 	}
 	if len(secrets) == 0 {
-		return ErrSignature // no secret to check the headers against
+		return 0, ErrSignature // no secret to check the headers against
 	}
 	ts, err := strconv.ParseInt(h.Timestamp, 10, 64)
 	if err != nil {
-		return fmt.Errorf("%w: webhook-timestamp must be integer Unix seconds", ErrMalformed)
+		return 0, fmt.Errorf("%w: webhook-timestamp must be integer Unix seconds", ErrMalformed)
 	}
 	now, at := time.Now(), time.Unix(ts, 0)
 	if now.Sub(at) > tolerance || at.After(now.Add(tolerance)) {
-		return ErrStale
+		return 0, ErrStale
 	}
-	for _, s := range secrets {
-		if s.k.verify(h.ID, ts, body, h.Signature) {
-			return nil
+	if secrets[first].k.verify(h.ID, ts, body, h.Signature) {
+		return first, nil
+	}
+	for i, s := range secrets {
+		if i != first && s.k.verify(h.ID, ts, body, h.Signature) {
+			return i, nil
 		}
 	}
-	return ErrSignature
+	return 0, ErrSignature
+}
+
+// SourceSecrets are the active secrets of one source (two during a
+// rotation), as a Store gives them, with a hint of which one verified the
+// source's last delivery. A sender signs with one secret at a time, so
+// trying that one first makes a source whose signing secret is not listed
+// first (still on the old one, or already on the new one) cost one HMAC a
+// delivery instead of two, after its first delivery in each execution
+// environment.
+//
+// The hint only orders the attempts: a delivery is accepted exactly when
+// Verify over the same secrets would accept it, and a forged one is still
+// checked against every secret. It lives in memory and starts at the first
+// secret whenever the store reads the secrets again. SourceSecrets is safe
+// for concurrent use.
+type SourceSecrets struct {
+	list []Secret
+	last atomic.Uint32 // index in list of the secret that last verified
+}
+
+// NewSourceSecrets holds the given secrets of one source, tried in the given
+// order until one verifies.
+func NewSourceSecrets(secrets ...Secret) *SourceSecrets {
+	return &SourceSecrets{list: slices.Clip(secrets)}
+}
+
+// Len is the number of secrets; none for a nil *SourceSecrets.
+func (s *SourceSecrets) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.list)
+}
+
+// Verify is Verify over the source's secrets, trying first the one that
+// verified the source's last delivery.
+func (s *SourceSecrets) Verify(body []byte, h Headers) error {
+	first := int(s.last.Load())
+	if first >= len(s.list) {
+		first = 0 // the hint is an index into this list only; never trust it past its end
+	}
+	i, err := verifyFrom(s.list, first, body, h)
+	if err == nil && i != first {
+		// Written only when it changes, so concurrent deliveries signed
+		// with the same secret only read the shared word.
+		s.last.Store(uint32(i))
+	}
+	return err
 }
 
 // verify reports whether any v1 entry of the signature header is this key's
@@ -233,7 +298,7 @@ func printable(s string) bool {
 }
 
 // Sources maps a source name to its active secrets.
-type Sources map[string][]Secret
+type Sources map[string]*SourceSecrets
 
 // ParseSources parses the FLAGLINE_WEBHOOK_SECRETS form:
 // {"source":["whsec_…","whsec_…"]}. Errors name the source, never a secret.
@@ -253,7 +318,7 @@ func ParseSources(data string) (Sources, error) {
 	return out, nil
 }
 
-func parseSourceSecrets(name string, list []string) ([]Secret, error) {
+func parseSourceSecrets(name string, list []string) (*SourceSecrets, error) {
 	if !ValidSourceName(name) {
 		return nil, fmt.Errorf("source name %q must be lower-case letters, digits, - or _", name)
 	}
@@ -268,5 +333,5 @@ func parseSourceSecrets(name string, list []string) ([]Secret, error) {
 		}
 		secrets = append(secrets, sec)
 	}
-	return secrets, nil
+	return NewSourceSecrets(secrets...), nil
 }

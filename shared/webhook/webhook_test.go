@@ -71,7 +71,7 @@ func TestParseSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s["demo"]) != 1 || len(s["ngo-1"]) != 2 {
+	if s["demo"].Len() != 1 || s["ngo-1"].Len() != 2 {
 		t.Fatalf("sources = %v", s)
 	}
 	if _, err := s.Secrets(context.Background(), "nobody"); !errors.Is(err, webhook.ErrUnknownSource) {
