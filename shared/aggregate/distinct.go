@@ -165,9 +165,11 @@ func (n *State) countSources(sources []string) {
 }
 
 // notifierSeen is one report's notifier: its hash and when its report item
-// expires (Unix seconds; 0 when unknown).
+// expires (Unix seconds; 0 when unknown). A merge passes the pseudonym of a
+// hash another state kept instead of the hash.
 type notifierSeen struct {
 	hash      string
+	pseudonym string
 	expiresAt int64
 }
 
@@ -218,10 +220,13 @@ func (n *State) countNotifiers(seen []notifierSeen, now time.Time) {
 		}
 	}
 	for _, r := range seen {
-		if r.hash == "" {
+		p := r.pseudonym
+		if p == "" && r.hash != "" {
+			p = pseudonym(r.hash)
+		}
+		if p == "" {
 			continue
 		}
-		p := pseudonym(r.hash)
 		if sk.hll != nil {
 			sk.insert(p)
 			continue
@@ -242,6 +247,64 @@ func (n *State) countNotifiers(seen []notifierSeen, now time.Time) {
 		n.Pseudonyms = set
 		n.PseudonymsExpireAt = slices.Min(slices.Collect(maps.Values(set)))
 	}
+}
+
+// merge adds the distinct sources and notifiers that o counted to n, as
+// counting o's reports into n would: o's exact sets go through countSources
+// and countNotifiers, so the exact sets become sketches on the same
+// conditions as in apply (overflow, an expired pseudonym), and a sketch on
+// either side makes the result a sketch of both (HyperLogLog sketches merge
+// register by register, so nothing is counted twice). A recount uses it to
+// join the case as stored with the case rebuilt from its report items.
+func (n *State) merge(o *State, now time.Time) error {
+	n.countSources(o.SourceSet)
+	if o.SourceSketch != nil {
+		sk, err := mergeSketch(n.SourceSketch, n.SourceSet, o.SourceSketch)
+		if err != nil {
+			return fmt.Errorf("case %s: merge source sketches: %w", n.ID, err)
+		}
+		n.SourceSet, n.SourceSketch, n.Sources, n.Case.SourceCountExact = nil, sk.encode(), sk.estimate(), false
+	}
+	seen := make([]notifierSeen, 0, len(o.Pseudonyms)+len(o.LegacyNotifiers))
+	for _, p := range slices.Sorted(maps.Keys(o.Pseudonyms)) {
+		seen = append(seen, notifierSeen{pseudonym: p, expiresAt: o.Pseudonyms[p]})
+	}
+	for _, h := range o.LegacyNotifiers {
+		seen = append(seen, notifierSeen{hash: h}) // expiry unknown: into the sketch
+	}
+	n.countNotifiers(seen, now)
+	if o.NotifierSketch != nil {
+		sk, err := mergeSketch(n.NotifierSketch, slices.Sorted(maps.Keys(n.Pseudonyms)), o.NotifierSketch)
+		if err != nil {
+			return fmt.Errorf("case %s: merge notifier sketches: %w", n.ID, err)
+		}
+		n.Pseudonyms, n.PseudonymsExpireAt = nil, 0
+		n.NotifierSketch, n.Case.Notifiers, n.Case.NotifierCountExact = sk.encode(), sk.estimate(), false
+	}
+	return nil
+}
+
+// mergeSketch is the sketch stored (a new one when nil) with values
+// inserted and the sketch other merged in.
+func mergeSketch(stored []byte, values []string, other []byte) (sketch, error) {
+	sk := newSketch()
+	if stored != nil {
+		var err error
+		if sk, err = decodeSketch(stored); err != nil {
+			return sketch{}, err
+		}
+	}
+	for _, v := range values {
+		sk.insert(v)
+	}
+	o, err := decodeSketch(other)
+	if err != nil {
+		return sketch{}, err
+	}
+	if err := sk.hll.Merge(o.hll); err != nil {
+		return sketch{}, err
+	}
+	return sk, nil
 }
 
 // keepMarks drops the marks older than MarkRetention, and no other.

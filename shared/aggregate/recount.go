@@ -3,27 +3,37 @@ package aggregate
 // Recount rebuilds a case's counts from its report items, for reports that
 // aggregation never counted (a batch Lambda discarded after its retries).
 //
-// Exact while aggregation keeps running: read the case consistently
-// (version V, last_seen L). Every report counted at V was received at or
-// before L. Pick a cut-off T >= L that is at least Settle in the past, so that
-// every report received at or before T is already in the table and in the
-// index. Rebuild the counts from exactly the reports received at or before
-// T, with aggregation's own apply, and write them conditional on V together
-// with recounted_through = T. From then on aggregation (newEntries) skips
-// reports received at or before T, even ones still in the stream: the
-// recount counted them. Reports received after T were not counted at V
-// (T >= L) and are counted by aggregation as usual.
+// Exact while aggregation keeps running, with a fence:
 //
-// T is later than L when the case has been quiet: the reports of a
-// discarded batch may all be newer than anything aggregation counted.
+//  1. Read the case consistently: version V, last_seen L, counts C. Every
+//     report counted at V was received at or before L. The cut-off is
+//     T = max(L, recounted_through, S), where S is Settle before DynamoDB's
+//     clock (the Date of its answer): T is later than L when the case has
+//     been quiet, as the reports of a discarded batch may all be newer than
+//     anything aggregation counted. The reports received at or before S are
+//     all in the index already; the recount queries them first.
+//  2. A quiet case (T = S) needs no fence: rebuild from those reports and
+//     write, conditional on V, with recounted_through = T; nothing is
+//     written when nothing changed. On a version conflict read it again:
+//     still quiet, write again; else go on with 3.
+//  3. The fence: write only recounted_through = T, conditional on V (on a
+//     conflict, read again, raise T to the new last_seen and retry). From
+//     then on aggregation (newEntries) skips every report received at or
+//     before T, even ones still in the stream, and counts every later one.
+//  4. Wait until DynamoDB's clock is past T + Settle: every report received
+//     at or before T is then in the table and in the index. Query the
+//     reports received in (S, T] and rebuild R from all reports up to T
+//     with aggregation's own apply.
+//  5. Read the case (version V2) and write, conditional on V2, R joined with
+//     what aggregation counted after the fence: report count R + (count at
+//     V2 - count at the fence), the union of sets and sketches (the stored
+//     ones only ever miss reports, so the union is exact), first/last seen
+//     min/max, level and severity never lowered. On a conflict only this
+//     step is repeated. When R adds nothing, nothing more is written.
 //
-// On a version conflict the recount keeps the reports it fetched (those
-// received at or before T do not change once settled), reads the case again
-// (version V', last_seen L') and applies them again, without a new wait. If
-// aggregation counted reports received after T (L' > T), the cut-off moves
-// to L' and only the reports received in (T, L'] are queried: aggregation
-// counted the report received at L', so it was in the table. A case with a
-// report a minute therefore finishes after a conflict or two.
+// A recount that stops between 3 and 5 (an error, an interrupt) leaves the
+// case fenced: reports received before T that were still in the stream are
+// then counted by neither; running the recount again counts them.
 
 import (
 	"cmp"
@@ -39,11 +49,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/report"
 	"github.com/flagline/flagline/shared/reportstore"
 )
 
@@ -115,6 +127,8 @@ type Recounter struct {
 	// ServerTime reads DynamoDB's time from an answer's metadata; nil means
 	// the SDK's record of the Date header (awsmiddleware.GetServerTime).
 	ServerTime func(middleware.Metadata) (time.Time, bool)
+	// sleep waits; nil means a timer. Tests move a fake clock with it.
+	sleep func(context.Context, time.Duration) error
 }
 
 // Recount is the outcome for one case.
@@ -138,66 +152,199 @@ func (r *Recounter) Recount(ctx context.Context, caseID string) (*Recount, error
 // want is among the reports it counts, and writes nothing otherwise
 // (ErrReportsMissing): a discarded batch's reports must all be counted.
 func (r *Recounter) RecountIncluding(ctx context.Context, caseID string, want []string) (*Recount, error) {
-	stored, err := r.read(ctx, caseID)
+	stored, date, err := r.read(ctx, caseID)
 	if err != nil {
 		return nil, err
 	}
-	// Wait until the last report counted is older than the margin.
-	for {
-		wait := stored.LastSeen.Add(r.Settle).Sub(r.now())
-		if wait <= 0 {
-			break
-		}
-		if err := sleep(ctx, min(wait, time.Second)); err != nil {
-			return nil, err
-		}
-	}
-	through := latest(r.now().Add(-r.Settle), stored.LastSeen, stored.RecountedThrough)
-	reports, err := r.reports(ctx, caseID, time.Time{}, through)
+	settled := earliest(r.now(), date).Add(-r.Settle)
+	through := latest(settled, stored.LastSeen, stored.RecountedThrough)
+	reports, err := r.reports(ctx, caseID, time.Time{}, settled)
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 1; ; attempt++ {
-		if missing := missingReports(reports, want); len(missing) > 0 {
-			return nil, fmt.Errorf("case %s: %w: %s (the index may lag, or they were received after %s); not recounted",
-				caseID, ErrReportsMissing, strings.Join(missing, " "), through.UTC().Format(time.RFC3339Nano))
-		}
-		next, err := r.rebuild(ctx, stored, reports, through)
-		if err != nil {
-			return nil, fmt.Errorf("case %s: %w", caseID, err)
-		}
-		res := &Recount{CaseID: caseID, Existed: stored.exists, Before: stored.Case, After: next.Case, Through: through, Changed: changed(stored, next)}
-		if !res.Changed || r.DryRun {
-			return res, nil
-		}
-		in, err := (&Handler{Table: r.Table, Now: r.Now}).update(stored, next)
-		if err != nil {
-			return nil, err
-		}
-		_, err = r.DB.UpdateItem(ctx, in)
-		if err == nil {
-			res.Written = true
-			return res, nil
-		}
-		if ccf := (*types.ConditionalCheckFailedException)(nil); !errors.As(err, &ccf) {
-			return nil, fmt.Errorf("update case %s: %w", caseID, err)
+	// Checks that need no fence: refuse before aggregation is told to
+	// leave anything to this recount.
+	if missing := missingReports(reports, want); len(missing) > 0 {
+		return nil, fmt.Errorf("case %s: %w: %s (the index may lag, or they were received after %s); not recounted",
+			caseID, ErrReportsMissing, strings.Join(missing, " "), settled.UTC().Format(time.RFC3339Nano))
+	}
+	if err := earliestExpired(stored, reports, settled); err != nil {
+		return nil, fmt.Errorf("case %s: %w", caseID, err)
+	}
+	for attempt := 1; !through.After(settled); attempt++ {
+		// Quiet: every report up to the cut-off is in the index results.
+		res, done, err := r.finish(ctx, stored, stored, reports, through)
+		if err != nil || done {
+			return res, err
 		}
 		if attempt >= maxRecounts {
 			return nil, fmt.Errorf("case %s: %w", caseID, ErrBusy)
 		}
-		// Aggregation (or another recount) wrote first: read the case
-		// again and fetch only the reports it counted past the cut-off.
-		if stored, err = r.read(ctx, caseID); err != nil {
+		// Written meanwhile: still quiet, try again; else fence.
+		if stored, date, err = r.read(ctx, caseID); err != nil {
 			return nil, err
 		}
-		if later := latest(through, stored.LastSeen, stored.RecountedThrough); later.After(through) {
-			more, err := r.reports(ctx, caseID, through, later)
-			if err != nil {
-				return nil, err
-			}
-			reports, through = append(reports, more...), later
+		through = latest(settled, stored.LastSeen, stored.RecountedThrough)
+	}
+	if r.DryRun {
+		// No fence: the outcome is the recount as of the case read.
+		if err := r.waitFor(ctx, caseID, date, through.Add(r.Settle)); err != nil {
+			return nil, err
+		}
+		more, err := r.reports(ctx, caseID, settled, through)
+		if err != nil {
+			return nil, err
+		}
+		res, _, err := r.finish(ctx, stored, stored, append(reports, more...), through)
+		return res, err
+	}
+	fence, date, err := r.fence(ctx, caseID, stored, date, through)
+	if err != nil {
+		return nil, err
+	}
+	through = fence.RecountedThrough
+	unfinished := func(err error) error {
+		return fmt.Errorf("case %s: fenced through %s but not recounted, run the recount again: %w",
+			caseID, through.UTC().Format(time.RFC3339Nano), err)
+	}
+	if err := r.waitFor(ctx, caseID, date, through.Add(r.Settle)); err != nil {
+		return nil, unfinished(err)
+	}
+	more, err := r.reports(ctx, caseID, settled, through)
+	if err != nil {
+		return nil, unfinished(err)
+	}
+	reports = append(reports, more...)
+	for attempt := 1; ; attempt++ {
+		cur, _, err := r.read(ctx, caseID)
+		if err != nil {
+			return nil, unfinished(err)
+		}
+		if !cur.RecountedThrough.Equal(through) {
+			// Another recount fenced the case later; it counts all this
+			// one would.
+			return nil, unfinished(fmt.Errorf("%w (another recount fenced it through %s)", ErrBusy, cur.RecountedThrough.UTC().Format(time.RFC3339Nano)))
+		}
+		res, done, err := r.finish(ctx, fence, cur, reports, through)
+		if err != nil {
+			return nil, unfinished(err)
+		}
+		if done {
+			return res, nil
+		}
+		if attempt >= maxRecounts {
+			return nil, unfinished(ErrBusy)
 		}
 	}
+}
+
+// fence writes only recounted_through = through (raised to the case's
+// last_seen when aggregation wrote first), conditional on the version it
+// read, and returns the case as fenced and the Date of the last read.
+func (r *Recounter) fence(ctx context.Context, caseID string, stored *State, date, through time.Time) (*State, time.Time, error) {
+	for attempt := 1; ; attempt++ {
+		through = latest(through, stored.LastSeen, stored.RecountedThrough)
+		if stored.exists {
+			expr, err := expression.NewBuilder().
+				WithUpdate(expression.
+					Set(expression.Name("recounted_through"), expression.Value(through.UTC().Format(time.RFC3339Nano))).
+					Set(expression.Name("version"), expression.Value(stored.Version+1))).
+				WithCondition(expression.Name("version").Equal(expression.Value(stored.Version))).
+				Build()
+			if err != nil {
+				return nil, date, err
+			}
+			_, err = r.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName: aws.String(r.Table), Key: caseKey(caseID),
+				UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+				ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+			})
+			if err == nil {
+				fenced := *stored
+				fenced.Version, fenced.RecountedThrough = stored.Version+1, through
+				return &fenced, date, nil
+			}
+			if ccf := (*types.ConditionalCheckFailedException)(nil); !errors.As(err, &ccf) {
+				return nil, date, fmt.Errorf("fence case %s: %w", caseID, err)
+			}
+		}
+		if attempt >= maxRecounts {
+			return nil, date, fmt.Errorf("case %s: %w", caseID, ErrBusy)
+		}
+		var err error
+		if stored, date, err = r.read(ctx, caseID); err != nil {
+			return nil, date, err
+		}
+	}
+}
+
+// waitFor waits until DynamoDB's clock is at least until, reading the case
+// for the Date of DynamoDB's answer (whole seconds, so DynamoDB's time is
+// at least that Date). date is the Date of the last answer.
+func (r *Recounter) waitFor(ctx context.Context, caseID string, date, until time.Time) error {
+	for {
+		d := until.Sub(date)
+		if d <= 0 {
+			return nil
+		}
+		if err := r.pause(ctx, d); err != nil {
+			return err
+		}
+		var err error
+		if _, date, err = r.read(ctx, caseID); err != nil {
+			return err
+		}
+	}
+}
+
+// finish joins the reports up to through with the case as it is now (cur)
+// and writes the result conditional on cur's version, unless nothing
+// changed or this is a dry run. fence is the case when aggregation started
+// to leave the reports up to through to the recount. done is false after a
+// version conflict.
+func (r *Recounter) finish(ctx context.Context, fence, cur *State, reports []entry, through time.Time) (res *Recount, done bool, err error) {
+	next, err := r.rebuild(ctx, fence, cur, reports, through)
+	if err != nil {
+		return nil, false, fmt.Errorf("case %s: %w", cur.ID, err)
+	}
+	res = &Recount{CaseID: cur.ID, Existed: cur.exists, Before: cur.Case, After: next.Case, Through: through, Changed: changed(cur, next)}
+	if !res.Changed || r.DryRun {
+		return res, true, nil
+	}
+	in, err := (&Handler{Table: r.Table, Now: r.Now}).update(cur, next)
+	if err != nil {
+		return nil, false, err
+	}
+	_, err = r.DB.UpdateItem(ctx, in)
+	if err == nil {
+		res.Written = true
+		return res, true, nil
+	}
+	if ccf := (*types.ConditionalCheckFailedException)(nil); !errors.As(err, &ccf) {
+		return nil, false, fmt.Errorf("update case %s: %w", cur.ID, err)
+	}
+	return nil, false, nil
+}
+
+// earliestExpired refuses a case whose first report is not among the
+// reports up to settled, which hold every report of the case received by
+// then: TTL removed it, and a recount would lower the case's counts.
+func earliestExpired(stored *State, reports []entry, settled time.Time) error {
+	if !stored.exists || stored.Reports == 0 || stored.FirstSeen.IsZero() || stored.FirstSeen.After(settled) {
+		return nil
+	}
+	if len(reports) == 0 || reports[0].received.After(stored.FirstSeen) {
+		return fmt.Errorf("%w (first seen %s, earliest report item left %s)", ErrReportsExpired,
+			stored.FirstSeen.UTC().Format(time.RFC3339), firstReceived(reports))
+	}
+	return nil
+}
+
+func firstReceived(reports []entry) string {
+	if len(reports) == 0 {
+		return "none"
+	}
+	return reports[0].received.UTC().Format(time.RFC3339)
 }
 
 // missingReports are the ids of want not among reports.
@@ -215,46 +362,49 @@ func missingReports(reports []entry, want []string) []string {
 	return slices.Compact(slices.Sorted(slices.Values(out)))
 }
 
-// read returns the stored case, consistently, and refuses to go on when
-// this host's clock is more than MaxClockSkew from DynamoDB's.
-func (r *Recounter) read(ctx context.Context, caseID string) (*State, error) {
+// read returns the stored case, consistently, and the Date of DynamoDB's
+// answer; it refuses to go on when this host's clock is more than
+// MaxClockSkew from DynamoDB's.
+func (r *Recounter) read(ctx context.Context, caseID string) (*State, time.Time, error) {
 	out, err := r.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(r.Table), Key: caseKey(caseID), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return nil, fmt.Errorf("get case %s: %w", caseID, err)
+		return nil, time.Time{}, fmt.Errorf("get case %s: %w", caseID, err)
 	}
-	if err := r.checkClock(out.ResultMetadata); err != nil {
-		return nil, err
+	date, err := r.checkClock(out.ResultMetadata)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
 	s := &State{Case: casestore.Case{ID: caseID}}
 	if len(out.Item) == 0 {
-		return s, nil
+		return s, date, nil
 	}
 	if err := attributevalue.UnmarshalMap(out.Item, s); err != nil {
-		return nil, fmt.Errorf("decode case %s: %w", caseID, err)
+		return nil, time.Time{}, fmt.Errorf("decode case %s: %w", caseID, err)
 	}
 	if err := s.check(); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	s.exists = true
-	return s, nil
+	return s, date, nil
 }
 
 // checkClock compares this host's clock with the Date of DynamoDB's answer,
-// which has whole seconds: the host may be up to a second ahead of it.
-func (r *Recounter) checkClock(meta middleware.Metadata) error {
+// which has whole seconds: the host may be up to a second ahead of it. It
+// returns that Date.
+func (r *Recounter) checkClock(meta middleware.Metadata) (time.Time, error) {
 	serverTime := r.ServerTime
 	if serverTime == nil {
 		serverTime = awsmiddleware.GetServerTime
 	}
 	server, ok := serverTime(meta)
 	if !ok {
-		return fmt.Errorf("%w: DynamoDB's answer has no Date header to compare with", ErrClockSkew)
+		return time.Time{}, fmt.Errorf("%w: DynamoDB's answer has no Date header to compare with", ErrClockSkew)
 	}
 	skew := r.now().Sub(server)
 	if skew > MaxClockSkew+time.Second || skew < -MaxClockSkew {
-		return fmt.Errorf("%w: off by %s (at most %s)", ErrClockSkew, skew.Round(time.Second), MaxClockSkew)
+		return time.Time{}, fmt.Errorf("%w: off by %s (at most %s)", ErrClockSkew, skew.Round(time.Second), MaxClockSkew)
 	}
-	return nil
+	return server, nil
 }
 
 // reports returns the case's reports received after after and at or before
@@ -339,22 +489,28 @@ func (r *Recounter) queryShard(ctx context.Context, caseID string, in *dynamodb.
 	return out, nil
 }
 
-// rebuild counts reports on a fresh state with aggregation's apply, and
-// keeps of the stored case what the recount does not own: its marks, its
-// workflow fields and alerted_level (update does not write those), and a
-// level and severity that never go down. It refuses a rebuild that would
-// lower a count: report items the case counted have expired.
-func (r *Recounter) rebuild(ctx context.Context, stored *State, reports []entry, through time.Time) (*State, error) {
+// rebuild counts reports (every report of the case received at or before
+// through) on a fresh state with aggregation's apply, and joins that with
+// the case as it is now (cur), which holds what aggregation counted after
+// the fence (every report it counted since was received after through):
+// the report count grows by what the fence lacked, the distinct sets and
+// sketches are unions (merge), first and last seen are the extremes, and
+// level and severity never go down. Marks, workflow fields and
+// alerted_level stay cur's (update does not write the last two). It refuses
+// a rebuild that lacks reports the fence counted, or that would lower any
+// count of cur: report items the case counted have expired.
+func (r *Recounter) rebuild(ctx context.Context, fence, cur *State, reports []entry, through time.Time) (*State, error) {
 	if len(reports) == 0 {
-		if stored.exists && stored.Reports > 0 {
+		if fence.exists && fence.Reports > 0 {
 			return nil, ErrReportsExpired
 		}
 		return nil, ErrNoReports
 	}
-	// apply marks this shard; the stored marks replace it below.
-	next := (&State{Case: casestore.Case{ID: stored.ID}}).apply("recount", reports, r.Rules, r.now())
-	if stored.exists {
-		a, b := &stored.Case, &next.Case
+	now := r.now()
+	// apply marks this shard; cur's marks replace it below.
+	fresh := (&State{Case: casestore.Case{ID: cur.ID}}).apply("recount", reports, r.Rules, now)
+	if fence.exists {
+		a, b := &fence.Case, &fresh.Case
 		if b.FirstSeen.After(a.FirstSeen) || b.Reports < a.Reports || b.Sources < a.Sources || b.Notifiers < a.Notifiers ||
 			len(b.Countries) < len(a.Countries) || len(b.Categories) < len(a.Categories) {
 			return nil, fmt.Errorf("%w (reports %d -> %d, sources %d -> %d, notifiers %d -> %d, countries %d -> %d, categories %d -> %d, first seen %s -> %s)",
@@ -363,22 +519,40 @@ func (r *Recounter) rebuild(ctx context.Context, stored *State, reports []entry,
 				a.FirstSeen.UTC().Format(time.RFC3339), b.FirstSeen.UTC().Format(time.RFC3339))
 		}
 	}
-	explanations, err := r.explanations(ctx, stored.Explanations, reports)
+	next := *cur
+	next.Reports = fresh.Reports + cur.Reports - fence.Reports
+	if next.CanonicalURL == "" {
+		next.CanonicalURL = fresh.CanonicalURL
+	}
+	next.Platform = platformOf(next.CanonicalURL)
+	if next.FirstSeen.IsZero() || fresh.FirstSeen.Before(next.FirstSeen) {
+		next.FirstSeen = fresh.FirstSeen
+	}
+	next.LastSeen = latest(next.LastSeen, fresh.LastSeen)
+	next.Countries = union(union(nil, known(report.IsCountry, cur.Countries...)...), fresh.Countries...)
+	next.Categories = union(union(nil, known(isCategory, cur.Categories...)...), fresh.Categories...)
+	next.SourceSet = slices.Sorted(slices.Values(cur.SourceSet))
+	if err := next.merge(fresh, now); err != nil {
+		return nil, err
+	}
+	next.Level = max(cur.Level, r.Rules.Level(&next.Case))
+	next.Severity = maxSeverity(cur.Severity, r.Rules.Severity(&next.Case))
+	explanations, err := r.explanations(ctx, cur.Explanations, reports)
 	if err != nil {
 		return nil, err
 	}
 	next.Explanations = explanations
-	next.Status, next.AlertedLevel = stored.Status, stored.AlertedLevel
-	next.Level = max(next.Level, stored.Level)
-	next.Severity = maxSeverity(next.Severity, stored.Severity)
-	next.Applied = maps.Clone(stored.Applied)
+	next.Applied = maps.Clone(cur.Applied)
 	if next.Applied == nil {
 		next.Applied = map[string]Mark{}
 	}
-	next.Version = stored.Version + 1
+	next.Version = cur.Version + 1
 	next.RecountedThrough = through
-	next.exists = stored.exists
-	return next, nil
+	if a, b := &cur.Case, &next.Case; cur.exists && (b.Reports < a.Reports || b.Sources < a.Sources || b.Notifiers < a.Notifiers) {
+		return nil, fmt.Errorf("%w (reports %d -> %d, sources %d -> %d, notifiers %d -> %d)",
+			ErrReportsExpired, a.Reports, b.Reports, a.Sources, b.Sources, a.Notifiers, b.Notifiers)
+	}
+	return &next, nil
 }
 
 // explanations keeps the case's explanations and, while it has fewer than
@@ -436,6 +610,22 @@ func latest(t time.Time, more ...time.Time) time.Time {
 		}
 	}
 	return t
+}
+
+func earliest(t time.Time, more ...time.Time) time.Time {
+	for _, m := range more {
+		if m.Before(t) {
+			t = m
+		}
+	}
+	return t
+}
+
+func (r *Recounter) pause(ctx context.Context, d time.Duration) error {
+	if r.sleep != nil {
+		return r.sleep(ctx, d)
+	}
+	return sleep(ctx, d)
 }
 
 func (r *Recounter) now() time.Time {

@@ -109,6 +109,77 @@ type fakeDB struct {
 	// onQuery runs under the lock on every Query: aggregation writing the
 	// case meanwhile.
 	onQuery func(f *fakeDB)
+	// clock is the recount's (see recounter); reports in visibleAt reach
+	// the index at that time, and stream holds reports that aggregation
+	// (aggregate) counts once the clock reaches their time.
+	clock     *fakeClock
+	t         *testing.T
+	visibleAt map[string]time.Time // report_id → when the index has it
+	stream    []streamed
+}
+
+// streamed is a report record that reaches aggregation at at.
+type streamed struct {
+	caseID   string
+	received time.Time
+	at       time.Time
+}
+
+// fakeClock is the host's clock; DynamoDB's is under a second ahead, and
+// its Date header has whole seconds. Sleeping moves it.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) sleep(_ context.Context, d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return nil
+}
+
+func (c *fakeClock) serverTime(middleware.Metadata) (time.Time, bool) {
+	return c.Now().Add(time.Second).Truncate(time.Second), true
+}
+
+// aggregate is aggregation counting, by its own rule (newEntries), the
+// stream records that reached it: those received after recounted_through.
+func (f *fakeDB) aggregate(t *testing.T) {
+	if f.clock == nil {
+		return
+	}
+	now := f.clock.Now()
+	rest := f.stream[:0]
+	for _, r := range f.stream {
+		if r.at.After(now) {
+			rest = append(rest, r)
+			continue
+		}
+		var s State
+		if err := attributevalue.UnmarshalMap(f.cases[r.caseID], &s); err != nil {
+			t.Error(err)
+		}
+		s.exists = true
+		if fresh := s.newEntries("shard-a", []entry{{seq: PadSeq(fmt.Sprint(s.Version + 1000)), received: r.received}}); len(fresh) > 0 {
+			s.Reports++
+			s.LastSeen = latest(s.LastSeen, r.received)
+			s.Applied = map[string]Mark{"shard-a": {Seq: fresh[0].seq, At: now.Unix()}}
+			s.Version++
+			item, err := attributevalue.MarshalMap(&s)
+			if err != nil {
+				t.Error(err)
+			}
+			f.cases[r.caseID] = item
+		}
+	}
+	f.stream = rest
 }
 
 func (f *fakeDB) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
@@ -124,6 +195,7 @@ func (f *fakeDB) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func
 		return &dynamodb.GetItemOutput{}, nil
 	}
 	f.gets++
+	f.aggregate(f.t)
 	if !aws.ToBool(in.ConsistentRead) {
 		return nil, errors.New("the case must be read consistently")
 	}
@@ -137,6 +209,7 @@ func (f *fakeDB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dy
 	if f.onQuery != nil {
 		f.onQuery(f)
 	}
+	f.aggregate(f.t)
 	str := func(item map[string]types.AttributeValue, name string) string {
 		v, _ := item[name].(*types.AttributeValueMemberS)
 		if v == nil {
@@ -159,6 +232,9 @@ func (f *fakeDB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dy
 	var out []map[string]types.AttributeValue
 	for _, item := range f.reports {
 		at := str(item, "received_at")
+		if at, ok := f.visibleAt[str(item, "report_id")]; ok && at.After(f.clock.Now()) {
+			continue // not in the index yet
+		}
 		if str(item, reportstore.AttrCaseShard) == str(vals, ":shard") && at < str(vals, ":upto") && at >= from {
 			// The index projects no explanation.
 			projected := maps.Clone(item)
@@ -176,17 +252,46 @@ func (f *fakeDB) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ .
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.updates = append(f.updates, in)
+	f.aggregate(f.t)
 	if f.conflicts > 0 {
 		f.conflicts--
 		return nil, &types.ConditionalCheckFailedException{Message: aws.String("version")}
 	}
 	id := strings.TrimPrefix(in.Key[reportstore.AttrPK].(*types.AttributeValueMemberS).Value, "CASE#")
-	if cur, ok := f.cases[id]; ok {
-		want := in.ExpressionAttributeValues[strings.TrimSpace(strings.SplitN(aws.ToString(in.ConditionExpression), "=", 2)[1])]
-		if !reflect.DeepEqual(cur["version"], want) {
-			return nil, &types.ConditionalCheckFailedException{Message: aws.String("version")}
+	cur, ok := f.cases[id]
+	if cond := aws.ToString(in.ConditionExpression); strings.HasPrefix(cond, "attribute_not_exists") {
+		if ok {
+			return nil, &types.ConditionalCheckFailedException{Message: aws.String("exists")}
+		}
+	} else if want := in.ExpressionAttributeValues[strings.TrimSpace(strings.SplitN(cond, "=", 2)[1])]; !ok || !reflect.DeepEqual(cur["version"], want) {
+		return nil, &types.ConditionalCheckFailedException{Message: aws.String("version")}
+	}
+	// Apply "REMOVE #a, …" and "SET #a = :v, #b = if_not_exists(#b, :w), …".
+	item := maps.Clone(cur)
+	if item == nil {
+		item = map[string]types.AttributeValue{}
+	}
+	for _, clause := range strings.Split(strings.TrimSpace(aws.ToString(in.UpdateExpression)), "\n") {
+		verb, rest, _ := strings.Cut(clause, " ")
+		for _, part := range strings.Split(rest, ", ") {
+			name, value, _ := strings.Cut(part, " = ")
+			attr := in.ExpressionAttributeNames[name]
+			switch {
+			case verb == "REMOVE":
+				delete(item, attr)
+			case strings.HasPrefix(value, "if_not_exists("):
+				if _, ok := item[attr]; !ok {
+					item[attr] = in.ExpressionAttributeValues[strings.TrimSuffix(value[strings.LastIndex(value, " ")+1:], ")")]
+				}
+			default:
+				item[attr] = in.ExpressionAttributeValues[value]
+			}
 		}
 	}
+	if f.cases == nil {
+		f.cases = map[string]map[string]types.AttributeValue{}
+	}
+	f.cases[id] = item
 	return &dynamodb.UpdateItemOutput{}, nil
 }
 
@@ -251,13 +356,15 @@ func setValues(in *dynamodb.UpdateItemInput) map[string]types.AttributeValue {
 
 var cutOff = time.Date(2026, 11, 27, 8, 30, 5, 250_000_000, time.UTC)
 
-func recounter(db RecountDB) *Recounter {
+// recounter recounts in db with a Settle of 10 s, starting 10 s after
+// cutOff: a quiet case is recounted through cutOff.
+func recounter(db *fakeDB) *Recounter {
+	if db.clock == nil {
+		db.clock = &fakeClock{now: cutOff.Add(10 * time.Second)}
+	}
 	return &Recounter{
 		DB: db, Table: "t", Rules: casestore.Rules{Thresholds: casestore.DefaultThresholds},
-		Settle: 10 * time.Second, Now: func() time.Time { return cutOff.Add(10 * time.Second) },
-		ServerTime: func(middleware.Metadata) (time.Time, bool) {
-			return cutOff.Add(10 * time.Second).Truncate(time.Second), true
-		},
+		Settle: 10 * time.Second, Now: db.clock.Now, ServerTime: db.clock.serverTime, sleep: db.clock.sleep,
 	}
 }
 
@@ -397,7 +504,8 @@ func TestRecountRefusesWhenTheEarliestReportsExpired(t *testing.T) {
 // comes with a new version of the case. The recount keeps the reports it
 // fetched, reads the case again and writes, instead of starting over until
 // ErrBusy. When aggregation counted a report after the cut-off, the recount
-// moves the cut-off to it and queries only the reports after the old one.
+// fences the case through it, waits, and queries only the reports after the
+// old cut-off.
 func TestRecountFinishesOnABusyCase(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -540,5 +648,201 @@ func TestRecountReadsExplanationsFromReportItems(t *testing.T) {
 	}
 	if want := []string{"Offers crossings."}; !slices.Equal(res.After.Explanations, want) {
 		t.Errorf("explanations %q, want %q", res.After.Explanations, want)
+	}
+}
+
+// busyCase is a case aggregation keeps writing: its last report counted was
+// received 2 s before the recount starts (at the clock's now), so the
+// recount fences it. The index holds reports at 08:00 and 08:10 (counted)
+// and 08:20 (of a discarded batch, never counted), and the last one.
+func busyCase(t *testing.T) (*fakeDB, time.Time) {
+	t.Helper()
+	db := &fakeDB{t: t, clock: &fakeClock{now: cutOff.Add(10 * time.Second)}, visibleAt: map[string]time.Time{}}
+	start := db.clock.Now()
+	last := start.Add(-2 * time.Second)
+	db.addReport(t, "c1", "2026-11-27T08:00:00Z", "ngo", "IT")
+	db.addReport(t, "c1", "2026-11-27T08:10:00Z", "police", "IT")
+	db.addReport(t, "c1", "2026-11-27T08:20:00Z", "public", "FR")
+	db.addReport(t, "c1", last.Format(time.RFC3339Nano), "ngo", "IT")
+	db.putCase(t, &State{
+		Case: casestore.Case{ID: "c1", CanonicalURL: "https://t.me/boats/c1", Platform: "t.me", Reports: 3, Sources: 2, SourceCountExact: true,
+			FirstSeen: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC), LastSeen: last, Countries: []string{"IT"}, Categories: []string{"smuggling_offer"}},
+		SourceSet: []string{"ngo", "police"}, Version: 5,
+		Applied: map[string]Mark{"shard-a": {Seq: PadSeq("900"), At: start.Unix()}},
+	})
+	return db, last
+}
+
+// later adds a report received at received that the index shows from
+// visible on and aggregation receives at streamAt.
+func (f *fakeDB) later(t *testing.T, received, visible, streamAt time.Time, source string) {
+	t.Helper()
+	f.addReport(t, "c1", received.Format(time.RFC3339Nano), source, "GR")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.visibleAt["rep_"+received.Format(time.RFC3339Nano)] = visible
+	f.stream = append(f.stream, streamed{caseID: "c1", received: received, at: streamAt})
+}
+
+func (f *fakeDB) stored(t *testing.T, id string) *State {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var s State
+	if err := attributevalue.UnmarshalMap(f.cases[id], &s); err != nil {
+		t.Fatal(err)
+	}
+	return &s
+}
+
+// A busy case: a report received before the cut-off is written late and
+// reaches the index only after the recount started, while aggregation
+// counts reports received after the cut-off during the recount. The fence
+// makes aggregation leave the late report to the recount, and the wait
+// makes the recount find it: every report is counted once, none is lost.
+func TestRecountFenceLosesNoReportOnABusyCase(t *testing.T) {
+	db, last := busyCase(t)
+	start := db.clock.Now()
+	late := start.Add(-3 * time.Second) // before the cut-off: the recount's
+	db.later(t, late, start.Add(4*time.Second), start.Add(time.Second), "police")
+	db.later(t, start.Add(time.Second), start.Add(2*time.Second), start.Add(2*time.Second), "ngo")   // aggregation's
+	db.later(t, start.Add(5*time.Second), start.Add(6*time.Second), start.Add(6*time.Second), "ngo") // aggregation's
+	db.later(t, start.Add(9*time.Second), start.Add(9*time.Second), start.Add(time.Minute), "press") // after the recount
+	const truth = 8
+
+	res, err := recounter(db).Recount(context.Background(), "c1")
+	if err != nil {
+		t.Fatalf("recount of a busy case: %v", err)
+	}
+	if !res.Written || !res.Through.Equal(last) {
+		t.Errorf("written %v through %s, want written through the last report counted, %s", res.Written, res.Through, last)
+	}
+	if db.stored(t, "c1").Version < 8 {
+		t.Errorf("version %d: aggregation did not write the case during the recount", db.stored(t, "c1").Version)
+	}
+	db.clock.now = db.clock.now.Add(time.Hour)
+	db.aggregate(t) // the stream's last record
+	got := db.stored(t, "c1")
+	if got.Reports != truth {
+		t.Errorf("case counts %d reports, want the true %d", got.Reports, truth)
+	}
+	if want := []string{"FR", "GR", "IT"}; !slices.Equal(got.Countries, want) {
+		t.Errorf("countries %v, want %v", got.Countries, want)
+	}
+	// This fake aggregation counts reports only: the sources are the
+	// recount's union.
+	if want := []string{"ngo", "police", "public"}; got.Sources != 3 || !slices.Equal(got.SourceSet, want) {
+		t.Errorf("sources %d %v, want 3 %v", got.Sources, got.SourceSet, want)
+	}
+}
+
+// Aggregation writes between the recount's read and its fence: the fence
+// conflicts, the recount reads the case again and fences through the
+// report aggregation counted, and the counts are exact.
+func TestRecountRetriesAConflictingFence(t *testing.T) {
+	db, _ := busyCase(t)
+	start := db.clock.Now()
+	w := start.Add(-time.Second) // after the last report counted
+	db.addReport(t, "c1", w.Format(time.RFC3339Nano), "police", "IT")
+	once := true
+	db.onQuery = func(f *fakeDB) {
+		if once {
+			once = false
+			f.stream = append(f.stream, streamed{caseID: "c1", received: w, at: start})
+		}
+	}
+	res, err := recounter(db).Recount(context.Background(), "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Through.Equal(w) {
+		t.Errorf("through %s, want the report aggregation counted before the fence, %s", res.Through, w)
+	}
+	if len(db.updates) != 3 {
+		t.Fatalf("%d UpdateItem calls, want a conflicting fence, a fence and the counts", len(db.updates))
+	}
+	for i, wantVersion := range []string{"5", "6"} {
+		in := db.updates[i]
+		set := setValues(in)
+		cond := in.ExpressionAttributeValues[strings.TrimSpace(strings.SplitN(aws.ToString(in.ConditionExpression), "=", 2)[1])]
+		if v, _ := cond.(*types.AttributeValueMemberN); v == nil || v.Value != wantVersion || len(set) != 2 || set["recounted_through"] == nil {
+			t.Errorf("fence %d: sets %v conditional on %v, want only recounted_through and version, conditional on version %s", i+1, slices.Collect(maps.Keys(set)), cond, wantVersion)
+		}
+	}
+	if got := db.stored(t, "c1"); got.Reports != 5 {
+		t.Errorf("case counts %d reports, want 5", got.Reports)
+	}
+}
+
+// A busy case that is already exact: the fence is written (nothing shows
+// that before the reports are read), the counts are not.
+func TestRecountOfABusyExactCaseWritesOnlyTheFence(t *testing.T) {
+	db, last := busyCase(t)
+	db.reports = slices.DeleteFunc(db.reports, func(item map[string]types.AttributeValue) bool {
+		return item["received_at"].(*types.AttributeValueMemberS).Value == "2026-11-27T08:20:00Z"
+	})
+	s := db.stored(t, "c1")
+	s.Notifiers, s.NotifierCountExact = 2, true
+	s.Pseudonyms = map[string]int64{pseudonym("n-ngo"): time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC).Unix(), pseudonym("n-police"): time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC).Unix()}
+	rules := casestore.Rules{Thresholds: casestore.DefaultThresholds}
+	s.Level, s.Severity = rules.Level(&s.Case), rules.Severity(&s.Case)
+	db.putCase(t, s)
+	res, err := recounter(db).Recount(context.Background(), "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Changed || res.Written || !res.Through.Equal(last) {
+		t.Errorf("changed %v written %v through %s, want unchanged through %s", res.Changed, res.Written, res.Through, last)
+	}
+	if len(db.updates) != 1 || len(setValues(db.updates[0])) != 2 {
+		t.Errorf("%d UpdateItem calls, want the fence only", len(db.updates))
+	}
+}
+
+// Merging the state of some reports into the state of others gives what
+// counting all of them gives: the same exact sets, or the same sketch
+// (every register), on the same conditions (overflow, expiry).
+func TestMergeCountsAsApplyingAllTheReports(t *testing.T) {
+	now := cutOff
+	future, past := now.Add(24*time.Hour).Unix(), now.Add(-time.Hour).Unix()
+	reports := func(prefix string, sources, notifiers int, expires int64) []entry {
+		var out []entry
+		for i := range max(sources, notifiers) {
+			out = append(out, entry{seq: PadSeq(fmt.Sprint(i + 1)), received: now.Add(time.Duration(i) * time.Second), report: Report{
+				CanonicalURL: "https://t.me/boats/1", Source: fmt.Sprintf("%s-src-%d", prefix, i%sources),
+				NotifierHash: fmt.Sprintf("%s-n-%d", prefix, i%notifiers), ExpiresAt: expires,
+			}})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		a, b []entry
+	}{
+		{"exact sets, overlapping", reports("x", 3, 3, future), reports("x", 5, 4, future)},
+		{"sources overflow in the union", reports("a", 9, 2, future), reports("b", 9, 2, future)},
+		{"notifiers overflow in the union", reports("a", 2, 20, future), reports("b", 2, 20, future)},
+		{"one side sketches", reports("a", 20, 40, future), reports("b", 3, 3, future)},
+		{"other side sketches", reports("a", 3, 3, future), reports("b", 20, 40, future)},
+		{"an expired notifier on one side", reports("a", 2, 3, future), reports("b", 2, 3, past)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rules := casestore.Rules{Thresholds: casestore.DefaultThresholds}
+			a := (&State{}).apply("s", tc.a, rules, now)
+			b := (&State{}).apply("s", tc.b, rules, now)
+			all := (&State{}).apply("s", append(slices.Clone(tc.a), tc.b...), rules, now)
+			if err := a.merge(b, now); err != nil {
+				t.Fatal(err)
+			}
+			if a.Sources != all.Sources || a.SourceCountExact != all.SourceCountExact || !slices.Equal(a.SourceSet, all.SourceSet) || !slices.Equal(a.SourceSketch, all.SourceSketch) {
+				t.Errorf("sources: merged %d (exact %v, set %v, sketch %d bytes), counted together %d (exact %v, set %v, sketch %d bytes)",
+					a.Sources, a.SourceCountExact, a.SourceSet, len(a.SourceSketch), all.Sources, all.SourceCountExact, all.SourceSet, len(all.SourceSketch))
+			}
+			if a.Notifiers != all.Notifiers || a.NotifierCountExact != all.NotifierCountExact || !maps.Equal(a.Pseudonyms, all.Pseudonyms) ||
+				a.PseudonymsExpireAt != all.PseudonymsExpireAt || !slices.Equal(a.NotifierSketch, all.NotifierSketch) {
+				t.Errorf("notifiers: merged %d (exact %v, %d pseudonyms, sketch %d bytes), counted together %d (exact %v, %d pseudonyms, sketch %d bytes)",
+					a.Notifiers, a.NotifierCountExact, len(a.Pseudonyms), len(a.NotifierSketch), all.Notifiers, all.NotifierCountExact, len(all.Pseudonyms), len(all.NotifierSketch))
+			}
+		})
 	}
 }
