@@ -141,11 +141,13 @@ var ErrSyntax = errors.New("body is not a JSON object")
 // it bounds observed_at. A malformed body gives an error wrapping ErrSyntax; a
 // body with wrong or invalid fields gives an *InvalidError.
 func Decode(body []byte, now time.Time) (*Report, error) {
-	if !utf8.Valid(body) {
-		return nil, fmt.Errorf("%w: the body is not valid UTF-8", ErrSyntax)
-	}
+	// decodePlain takes only valid UTF-8 (v2 refuses any other, in strings
+	// and out), so the body is checked only on the way to the strict path.
 	if d := decodePlain(body); d != nil {
 		return d.validate(now)
+	}
+	if !utf8.Valid(body) {
+		return nil, fmt.Errorf("%w: the body is not valid UTF-8", ErrSyntax)
 	}
 	b, err := decodeStrict(body)
 	if err != nil {

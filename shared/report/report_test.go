@@ -132,3 +132,22 @@ func TestEmptyKeyIsNamed(t *testing.T) {
 		t.Fatalf("Decode({\"\":[]}) = %v, want an unknown_field error naming the empty key", err)
 	}
 }
+
+// Decode checks the body's UTF-8 only when decodePlain gives up, so a body
+// that is plain but for invalid bytes, anywhere in it, must still be refused
+// as not UTF-8 rather than decoded.
+func TestInvalidUTF8IsSyntaxError(t *testing.T) {
+	bodies := map[string]string{
+		"explanation": strings.Replace(minimal, "Boat seats", "Boat \xff\xfe seats", 1),
+		"name":        strings.Replace(minimal, `"Desk"`, "\"De\xc3sk\"", 1),
+		"country":     strings.Replace(minimal, `"good_faith":true`, "\"good_faith\":true,\"countries\":[\"I\xffT\"]", 1),
+		"with null":   strings.TrimSuffix(strings.Replace(minimal, "Boat seats", "Boat \xff seats", 1), "}") + `,"platform":null}`,
+		"after":       minimal + " \xff",
+	}
+	for name, body := range bodies {
+		_, err := report.Decode([]byte(body), now)
+		if !errors.Is(err, report.ErrSyntax) || !strings.Contains(err.Error(), "not valid UTF-8") {
+			t.Errorf("%s: Decode(%q) = %v, want the body refused as not valid UTF-8", name, body, err)
+		}
+	}
+}
