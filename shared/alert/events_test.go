@@ -32,24 +32,24 @@ type publishWant struct {
 // cause, in order; a file missing from this map fails the test.
 var sampleEvents = map[string][]publishWant{
 	"alert-new-case.json": {{
-		alertID:   "ivul6jn4ozqe6gny-1",
+		alertID:   "ivul6jn4ozqe6gny-2",
 		country:   `["IT","MT"]`,
 		severity:  "medium",
 		category:  "smuggling_offer",
-		subject:   "[Flagline] New case IT,MT: smuggling_offer on telegram (1 report)",
-		sms:       "Flagline L1 MEDIUM IT,MT: smuggling_offer telegram 1 report case ivul6jn4ozqe6gny",
+		subject:   "[Flagline] New case IT,MT: smuggling_offer on t.me (1 report)",
+		sms:       "Flagline L2 MEDIUM IT,MT: smuggling_offer t.me 1 report case ivul6jn4ozqe6gny",
 		inEmail:   []string{"NEW CASE", "Why now: new case", "https://t.me/crossings_now/4821", "Sfax to Lampedusa"},
-		alertedTo: 1,
+		alertedTo: 2,
 	}},
 	"alert-escalation.json": {{
-		alertID:   "ivul6jn4ozqe6gny-4",
+		alertID:   "ivul6jn4ozqe6gny-5",
 		country:   `["GR","IT","MT"]`,
 		severity:  "high",
 		category:  "smuggling_offer",
-		subject:   "[Flagline] Case GR,IT,MT now 25 reports: smuggling_offer+1 on telegram",
-		sms:       "Flagline L4 HIGH GR,IT,MT: smuggling_offer telegram 25 reports case ivul6jn4ozqe6gny",
+		subject:   "[Flagline] Case GR,IT,MT now 25 reports: smuggling_offer+1 on t.me",
+		sms:       "Flagline L5 HIGH GR,IT,MT: smuggling_offer t.me 25 reports case ivul6jn4ozqe6gny",
 		inEmail:   []string{"CASE ESCALATED", "Why now: reached 25 reports; new country GR joined", "smuggling_offer, transport", "5. \"Recruiting drivers"},
-		alertedTo: 4,
+		alertedTo: 5,
 	}},
 	"alert-ignored.json": nil,
 }

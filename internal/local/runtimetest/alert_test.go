@@ -39,12 +39,12 @@ type alertWant struct {
 // batch is ignored).
 var alertEvents = map[string][]alertWant{
 	"alert-new-case.json": {{
-		caseID: "ivul6jn4ozqe6gny", level: 1, kind: "new", countries: []string{"IT", "MT"},
-		severity: casestore.Medium, category: "smuggling_offer", platform: "telegram",
+		caseID: "ivul6jn4ozqe6gny", level: 2, kind: "new", countries: []string{"IT", "MT"},
+		severity: casestore.Medium, category: "smuggling_offer", platform: "t.me",
 	}},
 	"alert-escalation.json": {{
-		caseID: "ivul6jn4ozqe6gny", level: 4, kind: "escalation", countries: []string{"GR", "IT", "MT"},
-		severity: casestore.High, category: "smuggling_offer", platform: "telegram",
+		caseID: "ivul6jn4ozqe6gny", level: 5, kind: "escalation", countries: []string{"GR", "IT", "MT"},
+		severity: casestore.High, category: "smuggling_offer", platform: "t.me",
 	}},
 	"alert-ignored.json": nil,
 }
