@@ -100,8 +100,13 @@ func newEnv(t *testing.T, apiOptions ...func(*middleware.Stack) error) *env {
 		Rules: casestore.Rules{Thresholds: casestore.DefaultThresholds},
 		Log:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
+	// The poller stands in for Lambda's event source mapping, which retries
+	// its own stream reads; only the function's clients get one attempt, so
+	// that tests see every failure the function sees.
+	pollerCfg := awsConfig()
+	pollerCfg.RetryMaxAttempts = 0 // the SDK's standard retries
 	e.poller = &streampoll.Poller{
-		Streams:   dynamodbstreams.NewFromConfig(awsConfig()),
+		Streams:   dynamodbstreams.NewFromConfig(pollerCfg),
 		StreamARN: streamARN,
 		Region:    motoserver.Region,
 		Mappings: []*streampoll.Mapping{{
