@@ -35,23 +35,7 @@ import (
 // another command's integration tests in this package).
 func TestContactsApplyEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	bin, err := motoserver.Binary(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	moto, err := motoserver.Start(ctx, bin, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(moto.Stop)
-	for name, value := range moto.Env() {
-		t.Setenv(name, value)
-	}
-	// Nothing from the host's AWS configuration.
-	dir := t.TempDir()
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
-	t.Setenv("AWS_PROFILE", "")
+	moto := startMoto(t)
 	unsetContactsEnv(t)
 
 	creds := credentials.NewStaticCredentialsProvider("testing", "testing", "")

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -109,17 +108,8 @@ func TestDevAsAUserWould(t *testing.T) {
 	}
 
 	// Ctrl-C: everything stops.
-	syscall.Kill(-pgid, syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- dev.cmd.Wait() }()
-	select {
-	case err := <-done:
-		dev.stopped = true
-		if err != nil {
-			t.Errorf("flagline dev exited with %v after Ctrl-C:\n%s", err, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("flagline dev did not stop within 20 s of Ctrl-C")
+	if err := dev.interrupt(t, 20*time.Second); err != nil {
+		t.Errorf("flagline dev exited with %v after Ctrl-C:\n%s", err, stderr.String())
 	}
 	if left := groupMembers(pgid); len(left) > 0 {
 		t.Errorf("processes left behind: %v", left)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +22,7 @@ func TestDevStopsCleanlyUnderLoad(t *testing.T) {
 	secret := webhook.NewSecret()
 	addr := freeAddr(t)
 	dev := startDev(t, addr, fmt.Sprintf(`FLAGLINE_WEBHOOK_SECRETS={"demo":[%q]}`, secret))
-	stdout, stderr, pgid := dev.stdout, dev.stderr, dev.pgid
+	stdout, stderr := dev.stdout, dev.stderr
 	ready, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
@@ -81,17 +80,8 @@ func TestDevStopsCleanlyUnderLoad(t *testing.T) {
 		}()
 	}
 	time.Sleep(1500 * time.Millisecond)
-	syscall.Kill(-pgid, syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- dev.cmd.Wait() }()
-	select {
-	case err := <-done:
-		dev.stopped = true
-		if err != nil {
-			t.Errorf("flagline dev exited with %v after Ctrl-C, want status 0:\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("flagline dev did not stop within 30 s of Ctrl-C")
+	if err := dev.interrupt(t, 30*time.Second); err != nil {
+		t.Errorf("flagline dev exited with %v after Ctrl-C, want status 0:\n%s", err, stderr.String())
 	}
 	cancel()
 	wg.Wait()

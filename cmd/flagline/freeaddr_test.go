@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // freeAddr is a loopback address nothing listens on.
@@ -65,3 +66,21 @@ func startDev(t *testing.T, addr string, env ...string) *devProcess {
 
 // bin is the path of the CLI binary the process runs.
 func (d *devProcess) bin() string { return d.cmd.Path }
+
+// interrupt presses Ctrl-C on the whole group, as a terminal does, and
+// waits up to within for the process to exit; it fails the test if the
+// process outlives that, and returns how it exited.
+func (d *devProcess) interrupt(t *testing.T, within time.Duration) error {
+	t.Helper()
+	syscall.Kill(-d.pgid, syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		d.stopped = true
+		return err
+	case <-time.After(within):
+		t.Fatalf("flagline dev did not stop within %s of Ctrl-C", within)
+		return nil
+	}
+}

@@ -37,22 +37,7 @@ import (
 // finds nothing to do.
 func TestRecountFailuresEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	bin, err := motoserver.Binary(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	moto, err := motoserver.Start(ctx, bin, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(moto.Stop)
-	for name, value := range moto.Env() {
-		t.Setenv(name, value)
-	}
-	dir := t.TempDir()
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
-	t.Setenv("AWS_PROFILE", "")
+	moto := startMoto(t)
 	t.Setenv(tableEnv, "")
 	t.Setenv(failuresQueueEnv, "")
 
