@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/smithy-go/middleware"
 
@@ -204,14 +206,25 @@ func Main(m interface{ Run() int }, srv **Server) int {
 }
 
 // Config is an AWS SDK configuration for this server: its endpoint, the
-// local region, dummy credentials, one attempt per call (tests see every
-// failure) and the given API options (call counters, injected faults).
+// local region, dummy credentials and the given API options (call
+// counters, injected faults). A call is tried once, so tests see every
+// failure the service answers; only a connection the loopback server reset
+// before answering is tried again (up to 3 attempts, no backoff budget), as
+// the SDK's standard retryer would: that is the transport, not the
+// behaviour under test.
 func (s *Server) Config(apiOptions ...func(*middleware.Stack) error) aws.Config {
 	return aws.Config{
-		Region:           Region,
-		BaseEndpoint:     aws.String(s.URL),
-		Credentials:      credentials.NewStaticCredentialsProvider("testing", "testing", ""),
-		APIOptions:       apiOptions,
-		RetryMaxAttempts: 1,
+		Region:       Region,
+		BaseEndpoint: aws.String(s.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("testing", "testing", ""),
+		APIOptions:   apiOptions,
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = 3
+				o.Retryables = []retry.IsErrorRetryable{retry.RetryableConnectionError{}}
+				o.RateLimiter = ratelimit.None
+				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 10 * time.Millisecond, nil })
+			})
+		},
 	}
 }
