@@ -104,7 +104,7 @@ func newEnv(t *testing.T, apiOptions ...func(*middleware.Stack) error) *env {
 	// its own stream reads; only the function's clients get one attempt, so
 	// that tests see every failure the function sees.
 	pollerCfg := awsConfig()
-	pollerCfg.Retryer = nil // the SDK's standard retries
+	pollerCfg.RetryMaxAttempts = 0 // the SDK's standard retries
 	e.poller = &streampoll.Poller{
 		Streams:   dynamodbstreams.NewFromConfig(pollerCfg),
 		StreamARN: streamARN,

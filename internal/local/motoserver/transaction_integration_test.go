@@ -38,7 +38,7 @@ type table struct {
 func newTable(t *testing.T) *table {
 	t.Helper()
 	ctx := context.Background()
-	cfg := moto.Config()
+	cfg := moto.ConfigRetryingResets()
 	tb := &table{
 		name:    "t-" + strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-")),
 		db:      dynamodb.NewFromConfig(cfg),
