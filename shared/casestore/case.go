@@ -16,9 +16,6 @@ const TypeCase = "case"
 // Key returns the partition key of a case item.
 func Key(caseID string) string { return "CASE#" + caseID }
 
-// Status of a case.
-const StatusOpen = "open"
-
 // Severity says how urgent a case is; SMS subscriptions filter on it.
 type Severity string
 
@@ -74,6 +71,25 @@ type Case struct {
 	Level        int      `dynamodbav:"level"`
 	AlertedLevel int      `dynamodbav:"alerted_level"`
 	Severity     Severity `dynamodbav:"severity"`
+
+	// The takedown half, written by the case actions (shared/caseaction).
+	// StatusAt is when Status last changed (zero: never since the case
+	// opened). Lead is the contact point id that leads the case, "" for
+	// none, since LeadSince. ReopenCount counts the times the case was
+	// reopened; each reopening is one alert of kind "reopened".
+	StatusAt    time.Time `dynamodbav:"status_at,omitempty"`
+	Lead        string    `dynamodbav:"lead,omitempty"`
+	LeadSince   time.Time `dynamodbav:"lead_since,omitempty"`
+	ReopenCount int       `dynamodbav:"reopen_count,omitempty"`
+}
+
+// Activity is when the case last changed for a desk: its newest report or
+// its last status change, whichever is later. Case lists sort by it.
+func (c *Case) Activity() time.Time {
+	if c.StatusAt.After(c.LastSeen) {
+		return c.StatusAt
+	}
+	return c.LastSeen
 }
 
 // Thresholds are the report counts that raise a case's level.

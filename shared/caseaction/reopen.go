@@ -1,0 +1,73 @@
+package caseaction
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flagline/flagline/shared/casestore"
+)
+
+// Reopen reopens case seen, as the alert function saw it in a stream image,
+// after a report received when it was removed or closed: status open (the
+// lead is kept), status_at now, reopen_count + 1, and a timeline event
+// "reopened" by flagline-alert, in one transaction. It writes only if the
+// case still has the status and status_at of seen, so several images
+// showing the same re-report reopen it once. false: the case moved on
+// (another image reopened it, or a desk acted), or seen's status does not
+// reopen on a report (casestore.ReopensOnReport).
+func (s *Store) Reopen(ctx context.Context, seen *casestore.Case) (bool, error) {
+	if !casestore.ReopensOnReport(seen.Status) {
+		return false, nil
+	}
+	at := s.now()
+	cond := "#status = :seen_status AND "
+	values := map[string]types.AttributeValue{
+		":seen_status": &types.AttributeValueMemberS{Value: seen.Status},
+		":open":        &types.AttributeValueMemberS{Value: casestore.StatusOpen},
+		":at":          &types.AttributeValueMemberS{Value: at.Format(time.RFC3339Nano)},
+		":zero":        &types.AttributeValueMemberN{Value: "0"},
+		":one":         &types.AttributeValueMemberN{Value: "1"},
+	}
+	if seen.StatusAt.IsZero() {
+		cond += "attribute_not_exists(status_at)"
+	} else {
+		// status_at is written by the actions in this format (UTC,
+		// RFC 3339 with nanoseconds), which a parsed time gives back.
+		cond += "status_at = :seen_status_at"
+		values[":seen_status_at"] = &types.AttributeValueMemberS{Value: seen.StatusAt.UTC().Format(time.RFC3339Nano)}
+	}
+	event := casestore.Event{
+		CaseID: seen.ID, At: at, Type: casestore.EventReopened, Actor: SystemActor,
+		Note: "new report after " + seen.Status, Status: casestore.StatusOpen,
+	}
+	put, err := s.putEvent(event)
+	if err != nil {
+		return false, err
+	}
+	_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName:                 aws.String(s.Table),
+			Key:                       caseKey(seen.ID),
+			UpdateExpression:          aws.String("SET #status = :open, status_at = :at, reopen_count = if_not_exists(reopen_count, :zero) + :one"),
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeNames:  map[string]string{"#status": "status"},
+			ExpressionAttributeValues: values,
+		}},
+		{Put: put},
+	}})
+	var tce *types.TransactionCanceledException
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &tce) && len(tce.CancellationReasons) > 0 && aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed":
+		return false, nil
+	default:
+		return false, fmt.Errorf("reopen case %s: %w", seen.ID, err)
+	}
+}
