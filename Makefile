@@ -16,7 +16,7 @@ export AWS_REGION ?= $(REGION)
 export SAM_CLI_TELEMETRY := 0
 export FLAGLINE_VENV := $(VENV)
 
-FUNCTIONS    := ingest aggregate alert
+FUNCTIONS    := ingest aggregate alert cases
 LDFLAGS      := -s -w
 LAMBDA_BUILD := CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags lambda.norpc -ldflags='$(LDFLAGS)'
 
@@ -124,3 +124,6 @@ build-AggregateFunction:
 
 build-AlertFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/alert
+
+build-CasesFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/cases

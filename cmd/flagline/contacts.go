@@ -31,6 +31,7 @@ const (
 const contactsUsage = `usage: flagline contacts apply --file contacts.yaml --topic-arn ARN --table NAME [--dlq-arn ARN] [--dry-run]
        flagline contacts confirm [--topic-arn ARN] 'CONFIRMATION-LINK' (or TOKEN, or - to read it from stdin)
        flagline contacts validate --file contacts.yaml
+       flagline contacts token create|list|revoke --contact-point ID (see flagline contacts token -h)
 
 apply reconciles the alerts topic with the contact directory file, like
 kubectl apply with pruning: it subscribes every endpoint the file declares
@@ -63,7 +64,7 @@ flags:
 func runContacts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, contactsUsage)
-		return usageError{errors.New("missing subcommand: apply, confirm or validate")}
+		return usageError{errors.New("missing subcommand: apply, confirm, validate or token")}
 	}
 	switch args[0] {
 	case "apply":
@@ -72,11 +73,13 @@ func runContacts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return runContactsConfirm(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "validate":
 		return runContactsValidate(args[1:], stdout, stderr)
+	case "token":
+		return runContactsToken(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stderr, contactsUsage)
 		return flag.ErrHelp
 	}
-	return usageError{fmt.Errorf("unknown subcommand %q: use apply, confirm or validate", args[0])}
+	return usageError{fmt.Errorf("unknown subcommand %q: use apply, confirm, validate or token", args[0])}
 }
 
 // contactsOptions are the parsed flags of "flagline contacts apply".

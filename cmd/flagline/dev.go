@@ -99,6 +99,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, id := range slices.Sorted(maps.Keys(stack.Inboxes)) {
 		fmt.Fprintf(stdout, "inbox    %s\n", id)
 	}
+	// Local tokens, made for this run: printing them is what makes the
+	// case API usable locally. A deployment shows a token only to whoever
+	// runs flagline contacts token create.
+	for _, id := range slices.Sorted(maps.Keys(stack.Tokens)) {
+		fmt.Fprintf(stdout, "token    %s %s\n", id, stack.Tokens[id])
+	}
 	fmt.Fprintf(stdout, "API: %s\n\n", stack.URL)
 	if demoSecret != "" {
 		fmt.Fprintf(stdout, "source demo, secret %s (made for this run only)\n", demoSecret)
@@ -107,6 +113,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "sources from %s; send with: go run ./cmd/flagline send --endpoint %s --source NAME --url URL (secret in FLAGLINE_SECRET)\n\n", webhook.EnvSecrets, stack.URL)
 	}
 	fmt.Fprintf(stdout, "inbox: %s%s (JSON: %s%s)\n", stack.URL, inbox.PagePath, stack.URL, inbox.JSONPath)
+	if id := firstKey(stack.Tokens); id != "" {
+		fmt.Fprintf(stdout, "case API tokens (this run only): %s%s; list %s's cases:\n\n  curl -H 'Authorization: Bearer %s' %s/v1/cases\n\n",
+			stack.URL, devstack.TokensPath, id, stack.Tokens[id], stack.URL)
+	}
 	fmt.Fprintln(stdout, "Ctrl-C stops everything.")
 	poller := &inbox.Poller{
 		SQS: sqs.NewFromConfig(stack.AWS), Queues: stack.Inboxes, Inbox: box, Log: devLog,
@@ -123,6 +133,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	stack.Close()
 	fmt.Fprintln(stderr, "flagline dev: stopped")
 	return nil
+}
+
+// firstKey is m's smallest key, "" when m is empty.
+func firstKey(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	return slices.Min(slices.Collect(maps.Keys(m)))
 }
 
 // stoppingFilter drops log records caused by cancellation once stopping is

@@ -28,77 +28,13 @@ import (
 func TestDevAsAUserWould(t *testing.T) {
 	addr := freeAddr(t)
 	dev := startDev(t, addr, "FLAGLINE_WEBHOOK_SECRETS=")
-	bin, stdout, pgid := dev.bin(), dev.stdout, dev.pgid
-	stderr := dev.stderr
-
-	// Read what dev prints until it is ready, keeping the send command.
-	lines := make(chan string, 256)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var sendLine, motoURL string
-	ready := time.After(90 * time.Second)
-	for sendLine == "" || motoURL == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("flagline dev exited:\n%s", stderr.String())
-			}
-			if strings.Contains(l, "flagline send") {
-				sendLine = strings.TrimSpace(l)
-			}
-			if m := regexp.MustCompile(`moto_server \(local AWS\): (\S+)`).FindStringSubmatch(l); m != nil {
-				motoURL = m[1]
-			}
-		case <-ready:
-			t.Fatalf("flagline dev printed no send command:\n%s", stderr.String())
-		}
-	}
-	go func() {
-		for range lines { // keep draining: alert lines go to stdout too
-		}
-	}()
-
-	// Paste the printed command, with the freshly built binary standing in
-	// for `go run ./cmd/flagline`.
-	m := regexp.MustCompile(`^FLAGLINE_SECRET='([^']+)' go run ./cmd/flagline (send .*)$`).FindStringSubmatch(sendLine)
-	if m == nil {
-		t.Fatalf("unexpected send command %q", sendLine)
-	}
-	args, err := splitShell(m[2])
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := exec.Command(bin, args...)
-	send.Env = append(os.Environ(), "FLAGLINE_SECRET="+m[1])
-	out, err := send.CombinedOutput()
-	if err != nil {
-		t.Fatalf("flagline send: %v\n%s", err, out)
-	}
-	sentAt := time.Now()
-	var receipt struct {
-		CaseID string `json:"case_id"`
-	}
-	if err := json.Unmarshal(out[strings.IndexByte(string(out), '{'):], &receipt); err != nil {
-		t.Fatalf("send printed %s", out)
-	}
+	pgid, stderr := dev.pgid, dev.stderr
+	sendLine, motoURL := dev.ready(t)
+	caseID, sentAt := dev.sendPrinted(t, sendLine)
 
 	// The alert reaches the inbox within 2 seconds.
 	base := "http://" + addr
-	var alert inbox.Alert
-	for alert.AlertID == "" {
-		if time.Since(sentAt) > 2*time.Second {
-			t.Fatalf("no alert in the inbox 2 s after the report was accepted")
-		}
-		alert = findAlert(t, base+inbox.JSONPath, receipt.CaseID)
-		if alert.AlertID == "" {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	alert := waitAlert(t, base, caseID, "", sentAt, 2*time.Second)
 	t.Logf("alert %s for %s in the inbox %s after the 202", alert.AlertID, alert.ContactPoint, time.Since(sentAt).Round(time.Millisecond))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -122,7 +58,87 @@ func TestDevAsAUserWould(t *testing.T) {
 	}
 }
 
-func findAlert(t *testing.T, url, caseID string) inbox.Alert {
+// ready reads what dev prints until it is ready, and returns the send
+// command it printed and moto_server's URL; it keeps draining stdout.
+func (d *devProcess) ready(t *testing.T) (sendLine, motoURL string) {
+	t.Helper()
+	lines := make(chan string, 256)
+	go func() {
+		sc := bufio.NewScanner(d.stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	ready := time.After(90 * time.Second)
+	for sendLine == "" || motoURL == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("flagline dev exited:\n%s", d.stderr.String())
+			}
+			if strings.Contains(l, "flagline send") {
+				sendLine = strings.TrimSpace(l)
+			}
+			if m := regexp.MustCompile(`moto_server \(local AWS\): (\S+)`).FindStringSubmatch(l); m != nil {
+				motoURL = m[1]
+			}
+		case <-ready:
+			t.Fatalf("flagline dev printed no send command:\n%s", d.stderr.String())
+		}
+	}
+	go func() {
+		for range lines { // keep draining: alert lines go to stdout too
+		}
+	}()
+	return sendLine, motoURL
+}
+
+// sendPrinted pastes the send command dev printed, with the freshly built
+// binary standing in for `go run ./cmd/flagline`, and returns the case id
+// of the receipt and when it was accepted.
+func (d *devProcess) sendPrinted(t *testing.T, sendLine string) (caseID string, sentAt time.Time) {
+	t.Helper()
+	m := regexp.MustCompile(`^FLAGLINE_SECRET='([^']+)' go run ./cmd/flagline (send .*)$`).FindStringSubmatch(sendLine)
+	if m == nil {
+		t.Fatalf("unexpected send command %q", sendLine)
+	}
+	args, err := splitShell(m[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := exec.Command(d.bin(), args...)
+	send.Env = append(os.Environ(), "FLAGLINE_SECRET="+m[1])
+	out, err := send.CombinedOutput()
+	if err != nil {
+		t.Fatalf("flagline send: %v\n%s", err, out)
+	}
+	sentAt = time.Now()
+	var receipt struct {
+		CaseID string `json:"case_id"`
+	}
+	if err := json.Unmarshal(out[strings.IndexByte(string(out), '{'):], &receipt); err != nil {
+		t.Fatalf("send printed %s", out)
+	}
+	return receipt.CaseID, sentAt
+}
+
+// waitAlert waits until the inbox at base holds an alert of caseID (for
+// contactPoint, or any when ""), at most within after since.
+func waitAlert(t *testing.T, base, caseID, contactPoint string, since time.Time, within time.Duration) inbox.Alert {
+	t.Helper()
+	for {
+		if a := findAlert(t, base+inbox.JSONPath, caseID, contactPoint); a.AlertID != "" {
+			return a
+		}
+		if time.Since(since) > within {
+			t.Fatalf("no alert of %s in the inbox %s after the report was accepted", caseID, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func findAlert(t *testing.T, url, caseID, contactPoint string) inbox.Alert {
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +150,7 @@ func findAlert(t *testing.T, url, caseID string) inbox.Alert {
 		t.Fatalf("inbox.json: %v: %s", err, body)
 	}
 	for _, a := range alerts {
-		if a.CaseID == caseID {
+		if a.CaseID == caseID && (contactPoint == "" || a.ContactPoint == contactPoint) {
 			return a
 		}
 	}

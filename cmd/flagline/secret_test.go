@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flagline/flagline/shared/linksign"
 	"github.com/flagline/flagline/shared/reportstore"
 	"github.com/flagline/flagline/shared/webhook"
 )
@@ -28,5 +29,14 @@ func TestSecretCommand(t *testing.T) {
 	}
 	if run("--notifier-key") == run("--notifier-key") {
 		t.Error("two notifier keys are the same")
+	}
+	if _, err := linksign.ParseKey(run("--link-key")); err != nil {
+		t.Errorf("--link-key: %v", err)
+	}
+	if run("--link-key") == run("--link-key") {
+		t.Error("two link keys are the same")
+	}
+	if err := commands["secret"].run(context.Background(), []string{"--link-key", "--notifier-key"}, io.Discard, io.Discard); err == nil {
+		t.Error("--link-key with --notifier-key: no error")
 	}
 }

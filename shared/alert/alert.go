@@ -1,20 +1,25 @@
 // Package alert is the alert function: it reads case items from the table's
 // stream and, when a case's level has risen above the level already alerted,
-// publishes one alert for it to the alerts topic and records that it did.
+// publishes the alert to each contact point concerned and records that it
+// did. It also keeps the case listing (shared/caseindex) in step with every
+// case image, and reopens a removed or closed case reported again.
 //
 // The path is a chain of small stages, each testable alone (in the manner of
 // alertmanager's notify pipeline):
 //
-//	Decide  stream record → the case and the level to alert, or skip
-//	Route   the case → the countries the alert is addressed to
-//	Render  the alert → email subject and body, SMS, JSON for https/SQS
-//	Publish one SNS Publish with MessageStructure=json and the routing attributes
-//	Record  alerted_level raised (never lowered) and a timeline event, atomically
+//	Decide     stream record → the case and the level to alert, or skip
+//	Route      the case → the countries the alert is addressed to
+//	Recipients the countries → the contact points of the stored directory
+//	Render     the alert for one recipient → subject, email with its signed links, SMS, JSON
+//	Publish    one SNS Publish per recipient, with its contact_point attribute
+//	Deliver    a delivery record per recipient, so a retry skips who has it
+//	Record     alerted_level raised (never lowered) and a timeline event, atomically
 //
 // The case item is the outbox: aggregate and escalate only raise `level`; this
 // package sends what `level` asks for and then records `alerted_level`. A
-// crash between publish and record can repeat one alert; every alert carries
-// an alert id (<case id>-<level>) so receivers can drop the repeat.
+// crash between a publish and its delivery record can repeat that one
+// message; every message carries an alert id (<case id>-<level>-<contact
+// point>) so its receiver can drop the repeat.
 package alert
 
 import (
@@ -36,6 +41,9 @@ const (
 	KindNew Kind = "new"
 	// KindEscalation is a later alert: the case reached a higher level.
 	KindEscalation Kind = "escalation"
+	// KindReopened tells a case's lead (or its desks) that a removed or
+	// closed case was reported again and reopened.
+	KindReopened Kind = "reopened"
 )
 
 // EU is the pseudo-country of the EU-level coordinator: it receives what no
@@ -71,8 +79,9 @@ var (
 
 // Alert is one alert to send: a case at the level it reached, and why.
 type Alert struct {
-	// ID is <case id>-<level>: stable per case and level, so a receiver
-	// can drop a repeat.
+	// ID is <case id>-<level> (<case id>-reopened<n> for KindReopened):
+	// stable per case and level. Each recipient's copy carries
+	// RecipientID, so a receiver can drop a repeat.
 	ID    string
 	Kind  Kind
 	Level int
@@ -85,6 +94,16 @@ type Alert struct {
 	Reasons []Reason
 	// Countries are the recipients' countries, set by Route.
 	Countries []string
+	// Recipients are the ids of every contact point the alert goes to;
+	// Recipient is the one this copy is rendered and published for.
+	Recipients []string
+	Recipient  string
+	// LeadCountries are the countries of the case's lead, from the
+	// directory (none when the lead is no longer in it).
+	LeadCountries []string
+	// Links are the signed links of this copy's email (none without a
+	// dashboard URL or a link key).
+	Links []Link
 	// old is the case as the record's old image shows it, if any.
 	old *casestore.Case
 }
@@ -102,6 +121,18 @@ func (a *Alert) Alerted(level int, rules casestore.Rules) {
 
 // AlertID is the id of the alert of caseID at level.
 func AlertID(caseID string, level int) string { return fmt.Sprintf("%s-%d", caseID, level) }
+
+// ReopenedAlertID is the id of the alert of caseID's nth reopening.
+func ReopenedAlertID(caseID string, n int) string { return fmt.Sprintf("%s-reopened%d", caseID, n) }
+
+// RecipientID is the id of this copy of the alert: <alert id>-<contact
+// point>, stable per case, level and recipient.
+func (a *Alert) RecipientID() string {
+	if a.Recipient == "" {
+		return a.ID
+	}
+	return a.ID + "-" + a.Recipient
+}
 
 // Critical reports whether the alert is about a threat to life.
 func (a *Alert) Critical() bool {
@@ -160,6 +191,8 @@ const (
 	// ReasonLevel: the level rose for a reason the images do not show
 	// (e.g. the escalate function raised an overdue case).
 	ReasonLevel ReasonCode = "level"
+	// ReasonReopened: a removed or closed case was reported again.
+	ReasonReopened ReasonCode = "reopened"
 )
 
 // Reason is one cause of an alert.
@@ -185,6 +218,8 @@ func (r Reason) String() string {
 		return "threat to life reported"
 	case ReasonLevel:
 		return fmt.Sprintf("escalated to level %d", r.Level)
+	case ReasonReopened:
+		return "reported again after it was removed or closed: the content may be back"
 	}
 	return string(r.Code)
 }

@@ -33,45 +33,61 @@ type caseImage struct {
 //
 // A case record whose new image cannot be decoded gives ErrUndecodable.
 func Decide(rec events.DynamoDBEventRecord, rules casestore.Rules) (a Alert, ok bool, err error) {
+	cur, old, ok, err := decodeCase(rec)
+	if err != nil || !ok {
+		return Alert{}, false, err
+	}
+	a, ok = decideLevel(cur, old, rules)
+	return a, ok, nil
+}
+
+// decodeCase reads a record's case images: ok=false for a REMOVE or an
+// item that is not a case; old is nil when the record has no old case
+// image (or one that cannot be decoded: it only costs the reasons their
+// detail). A new image that cannot be decoded gives ErrUndecodable.
+func decodeCase(rec events.DynamoDBEventRecord) (cur casestore.Case, old *casestore.Case, ok bool, err error) {
 	if rec.EventName == string(events.DynamoDBOperationTypeRemove) || !isCase(rec.Change.NewImage) {
-		return Alert{}, false, nil
+		return casestore.Case{}, nil, false, nil
 	}
 	var img caseImage
 	if err := streamimage.Unmarshal(rec.Change.NewImage, &img); err != nil {
-		return Alert{}, false, fmt.Errorf("%w: record %s: %w", ErrUndecodable, rec.EventID, err)
+		return casestore.Case{}, nil, false, fmt.Errorf("%w: record %s: %w", ErrUndecodable, rec.EventID, err)
 	}
-	c := img.Case
-	if c.ID == "" {
-		c.ID = strings.TrimPrefix(img.PK, casestore.Key(""))
+	cur = img.Case
+	if cur.ID == "" {
+		cur.ID = strings.TrimPrefix(img.PK, casestore.Key(""))
 	}
-	if c.ID == "" {
-		return Alert{}, false, fmt.Errorf("%w: record %s: case has no case_id", ErrUndecodable, rec.EventID)
+	if cur.ID == "" {
+		return casestore.Case{}, nil, false, fmt.Errorf("%w: record %s: case has no case_id", ErrUndecodable, rec.EventID)
 	}
+	if isCase(rec.Change.OldImage) {
+		var o caseImage
+		if streamimage.Unmarshal(rec.Change.OldImage, &o) == nil {
+			old = &o.Case
+		}
+	}
+	return cur, old, true, nil
+}
+
+// decideLevel is the alert of case c's level, when it is above c's
+// alerted_level.
+func decideLevel(c casestore.Case, old *casestore.Case, rules casestore.Rules) (Alert, bool) {
 	if c.Level <= c.AlertedLevel {
-		return Alert{}, false, nil
+		return Alert{}, false
 	}
-	a = Alert{
+	a := Alert{
 		ID:       AlertID(c.ID, c.Level),
 		Kind:     KindNew,
 		Level:    c.Level,
 		Case:     c,
 		Severity: severity(&c, rules),
+		old:      old,
 	}
 	if c.AlertedLevel > 0 {
 		a.Kind = KindEscalation
 	}
-	var old *casestore.Case
-	if isCase(rec.Change.OldImage) {
-		var o caseImage
-		// An old image that cannot be decoded only costs the reasons their
-		// detail; the alert itself depends on the new image alone.
-		if streamimage.Unmarshal(rec.Change.OldImage, &o) == nil {
-			old = &o.Case
-		}
-	}
-	a.old = old
 	a.Reasons = reasons(a.Kind, old, &c, rules)
-	return a, true, nil
+	return a, true
 }
 
 // isCase reports whether img is a case item (type "case").

@@ -31,8 +31,10 @@ type publishWant struct {
 // sampleEvents lists every events/alert-*.json with the publishes it must
 // cause, in order; a file missing from this map fails the test.
 var sampleEvents = map[string][]publishWant{
+	// One publish per recipient: the harness's directory has a desk for
+	// IT and one for GR (none for MT).
 	"alert-new-case.json": {{
-		alertID:   "ivul6jn4ozqe6gny-2",
+		alertID:   "ivul6jn4ozqe6gny-2-it-polpost",
 		country:   `["IT","MT"]`,
 		severity:  "medium",
 		category:  "smuggling_offer",
@@ -42,13 +44,22 @@ var sampleEvents = map[string][]publishWant{
 		alertedTo: 2,
 	}},
 	"alert-escalation.json": {{
-		alertID:   "ivul6jn4ozqe6gny-5",
+		alertID:   "ivul6jn4ozqe6gny-5-gr-police",
 		country:   `["GR","IT","MT"]`,
 		severity:  "high",
 		category:  "smuggling_offer",
 		subject:   "[Flagline] Case GR,IT,MT now 25 reports: smuggling_offer+1 on t.me",
 		sms:       "Flagline L5 HIGH GR,IT,MT: smuggling_offer t.me 25 reports case ivul6jn4ozqe6gny",
 		inEmail:   []string{"CASE ESCALATED", "Why now: reached 25 reports; new country GR joined", "smuggling_offer, transport", "5. \"Recruiting drivers"},
+		alertedTo: 5,
+	}, {
+		alertID:   "ivul6jn4ozqe6gny-5-it-polpost",
+		country:   `["GR","IT","MT"]`,
+		severity:  "high",
+		category:  "smuggling_offer",
+		subject:   "[Flagline] Case GR,IT,MT now 25 reports: smuggling_offer+1 on t.me",
+		sms:       "Flagline L5 HIGH GR,IT,MT: smuggling_offer t.me 25 reports case ivul6jn4ozqe6gny",
+		inEmail:   []string{"CASE ESCALATED", "For:         it-polpost"},
 		alertedTo: 5,
 	}},
 	"alert-ignored.json": nil,
@@ -124,7 +135,7 @@ func TestSampleEvents(t *testing.T) {
 						t.Errorf("email lacks %q:\n%s", s, msg["email"])
 					}
 				}
-				caseID := w.alertID[:strings.LastIndex(w.alertID, "-")]
+				caseID, _, _ := strings.Cut(w.alertID, "-")
 				if got := x.db.alerted[casestore.Key(caseID)]; got != w.alertedTo {
 					t.Errorf("alerted_level %d, want %d", got, w.alertedTo)
 				}

@@ -2,6 +2,7 @@ package alert
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,19 +12,35 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/flagline/flagline/shared/awserr"
+	"github.com/flagline/flagline/shared/caseindex"
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/contacts"
+	"github.com/flagline/flagline/shared/linksign"
 )
 
 // Handler is the alert function: it reads the table's stream
-// (NEW_AND_OLD_IMAGES) and sends each case's alerts.
+// (NEW_AND_OLD_IMAGES) and, for every case image, projects the case
+// listing, reopens a case reported again after removal, and sends the
+// case's alerts to each contact point concerned.
 type Handler struct {
 	SNS Publisher
 	DB  DB
-	// Table holds the case items; TopicARN is the alerts topic.
+	// Table holds the case items and the directory; TopicARN is the
+	// alerts topic.
 	Table    string
 	TopicARN string
-	// DashboardURL is the base of case links in emails; empty for none.
+	// DashboardURL is the base of the signed links in emails; empty for
+	// none.
 	DashboardURL string
+	// Links gives the key that signs them; nil sends no links. A key that
+	// cannot be had sends the alert without links (logged once per
+	// invocation): an alert is never held up by the link key.
+	Links linksign.Source
+	// Reopener reopens a removed or closed case reported again.
+	Reopener Reopener
+	// Project writes the case listing of a case image; nil means
+	// caseindex.Project into Table.
+	Project func(ctx context.Context, c *casestore.Case) error
 	// Rules name the report-count thresholds the reasons refer to; no
 	// thresholds means casestore.DefaultThresholds. Use the aggregator's.
 	Rules casestore.Rules
@@ -36,7 +53,19 @@ type Handler struct {
 	Now func() time.Time
 }
 
-// Handle sends the alerts a batch of stream records asks for, in order.
+// invocation is what one Handle reads at most once: the directory and the
+// link key.
+type invocation struct {
+	m *invocationMetrics
+
+	dir     []contacts.ContactPoint
+	dirRead bool
+
+	key      linksign.Key
+	keyTried bool
+}
+
+// Handle handles a batch of stream records, in order.
 //
 // Lambda retries a stream batch from its first failed record, so at the
 // first record that fails, Handle stops and reports that record's sequence
@@ -45,15 +74,18 @@ type Handler struct {
 // are reported the same way rather than dropped: the event source's finite
 // MaximumRetryAttempts then hands the batch to its on-failure destination,
 // so nothing is lost silently and the shard is not blocked for ever.
-// Retrying a record is safe: before publishing, a consistent read of the
-// case's alerted_level skips an alert already recorded (also the stale
-// images a busy case writes before its alert is recorded); an alert sent
-// but not recorded is sent again with the same alert id.
+// Retrying a record is safe: the listing is a plain overwrite; before
+// publishing, a consistent read of the case's alerted_level skips an alert
+// already recorded (also the stale images a busy case writes before its
+// alert is recorded), and a consistent read of the alert's delivery records
+// skips the recipients that already have it; a copy published but not
+// recorded is sent again with the same alert id.
 func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	var resp events.DynamoDBEventResponse
 	var m invocationMetrics
+	inv := &invocation{m: &m}
 	for _, rec := range ev.Records {
-		err := h.process(ctx, rec, &m)
+		err := h.process(ctx, inv, rec)
 		if err != nil {
 			m.failures++
 			resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: rec.Change.SequenceNumber}}
@@ -68,11 +100,12 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	return resp, nil
 }
 
-// process takes one record through decide, route, render, publish and
-// record. It logs its own outcome.
-func (h *Handler) process(ctx context.Context, rec events.DynamoDBEventRecord, m *invocationMetrics) (err error) {
+// process takes one record through its steps: the listing, the reopening,
+// a reopened alert, and the alert of the case's level. It logs its own
+// outcome.
+func (h *Handler) process(ctx context.Context, inv *invocation, rec events.DynamoDBEventRecord) (err error) {
 	log := h.log().With("event_id", rec.EventID, "sequence_number", rec.Change.SequenceNumber)
-	a, ok, err := Decide(rec, h.rules())
+	cur, old, ok, err := decodeCase(rec)
 	if err != nil {
 		h.fail(ctx, log.With("case_id", imageString(rec.Change.NewImage, "case_id")), err)
 		return err
@@ -80,13 +113,42 @@ func (h *Handler) process(ctx context.Context, rec events.DynamoDBEventRecord, m
 	if !ok {
 		return nil
 	}
-	log = log.With("case_id", a.Case.ID, "alert_id", a.ID, "level", a.Level)
+	log = log.With("case_id", cur.ID)
 	defer func() {
 		if err != nil {
 			h.fail(ctx, log, err)
 		}
 	}()
 
+	if err := h.project(ctx, &cur); err != nil {
+		return fmt.Errorf("project case %s: %w", cur.ID, err)
+	}
+	if ShouldReopen(&cur) {
+		if h.Reopener == nil {
+			return fmt.Errorf("case %s asks to be reopened: no reopener", cur.ID)
+		}
+		reopened, err := h.Reopener.Reopen(ctx, &cur)
+		if err != nil {
+			return fmt.Errorf("reopen case %s: %w", cur.ID, err)
+		}
+		log.InfoContext(ctx, "case reopened", "reopened", reopened, "status", cur.Status)
+	}
+	if a, ok := DecideReopened(old, &cur, h.rules()); ok {
+		if err := h.sendReopened(ctx, inv, log.With("alert_id", a.ID), &a); err != nil {
+			return err
+		}
+	}
+	a, ok := decideLevel(cur, old, h.rules())
+	if !ok {
+		return nil
+	}
+	log = log.With("alert_id", a.ID, "level", a.Level)
+	return h.sendLevel(ctx, inv, log, &a)
+}
+
+// sendLevel sends the alert of the case's level to every recipient that
+// does not have it yet, then records alerted_level and the event.
+func (h *Handler) sendLevel(ctx context.Context, inv *invocation, log *slog.Logger, a *Alert) error {
 	alerted, found, err := AlertedLevel(ctx, h.DB, h.Table, a.Case.ID)
 	if err != nil {
 		return err
@@ -96,25 +158,16 @@ func (h *Handler) process(ctx context.Context, rec events.DynamoDBEventRecord, m
 		return nil
 	}
 	a.Alerted(alerted, h.rules())
-	a.Countries = Route(&a)
-	msg, err := Render(&a, h.DashboardURL)
+	a.Countries = Route(a)
+	dir, err := h.directory(ctx, inv)
 	if err != nil {
 		return err
 	}
-	in, err := PublishInput(h.TopicARN, &a, msg)
-	if err != nil {
+	recipients := Recipients(dir, a.Countries)
+	if err := h.deliver(ctx, inv, log, a, dir, recipients); err != nil {
 		return err
 	}
-	out, err := h.SNS.Publish(ctx, in)
-	if err != nil {
-		return fmt.Errorf("publish alert %s: %w", a.ID, err)
-	}
-	m.published++
-	log.InfoContext(ctx, "alert published",
-		"kind", a.Kind, "severity", a.Severity, "countries", a.Countries,
-		"category", a.PrimaryCategory(), "message_id", aws.ToString(out.MessageId))
-
-	recorded, err := Record(ctx, h.DB, h.Table, &a, h.now())
+	recorded, err := Record(ctx, h.DB, h.Table, a, h.now())
 	if err != nil {
 		return err
 	}
@@ -122,6 +175,121 @@ func (h *Handler) process(ctx context.Context, rec events.DynamoDBEventRecord, m
 		log.InfoContext(ctx, "alert already recorded")
 	}
 	return nil
+}
+
+// sendReopened sends a reopened alert to the case's lead, or its desks, and
+// records its event; alerted_level is left alone.
+func (h *Handler) sendReopened(ctx context.Context, inv *invocation, log *slog.Logger, a *Alert) error {
+	a.Countries = Route(a)
+	dir, err := h.directory(ctx, inv)
+	if err != nil {
+		return err
+	}
+	recipients := ReopenRecipients(dir, a.Case.Lead, a.Countries)
+	if err := h.deliver(ctx, inv, log, a, dir, recipients); err != nil {
+		return err
+	}
+	recorded, err := RecordReopened(ctx, h.DB, h.Table, a, h.now())
+	if err != nil {
+		return err
+	}
+	if !recorded {
+		log.InfoContext(ctx, "alert already recorded")
+	}
+	return nil
+}
+
+// deliver publishes a copy of a to each recipient without a delivery
+// record and records its delivery. A recipient whose publish fails does not
+// stop the others; the errors are returned together, so the record is
+// retried and the retry sends only what is missing. No recipient at all is
+// logged, not an error: nobody answers for those countries.
+func (h *Handler) deliver(ctx context.Context, inv *invocation, log *slog.Logger, a *Alert, dir []contacts.ContactPoint, recipients []contacts.ContactPoint) error {
+	a.Recipients = ids(recipients)
+	a.LeadCountries = countriesOf(dir, a.Case.Lead)
+	if len(recipients) == 0 {
+		log.WarnContext(ctx, "alert has no recipient: no contact point answers for its countries",
+			"countries", a.Countries, "directory_size", len(dir))
+		return nil
+	}
+	delivered, err := Delivered(ctx, h.DB, h.Table, a)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range recipients {
+		if delivered[r.ID] {
+			log.DebugContext(ctx, "alert already delivered", "contact_point", r.ID)
+			continue
+		}
+		c := *a
+		c.Recipient = r.ID
+		c.Links = h.links(ctx, inv, log, &c)
+		if err := h.publish(ctx, inv, log, &c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// publish renders, publishes and records the delivery of one recipient's
+// copy.
+func (h *Handler) publish(ctx context.Context, inv *invocation, log *slog.Logger, a *Alert) error {
+	msg, err := Render(a)
+	if err != nil {
+		return err
+	}
+	in, err := PublishInput(h.TopicARN, a, msg)
+	if err != nil {
+		return err
+	}
+	out, err := h.SNS.Publish(ctx, in)
+	if err != nil {
+		return fmt.Errorf("publish alert %s: %w", a.RecipientID(), err)
+	}
+	inv.m.published++
+	log.InfoContext(ctx, "alert published",
+		"contact_point", a.Recipient, "kind", a.Kind, "severity", a.Severity, "countries", a.Countries,
+		"category", a.PrimaryCategory(), "links", len(a.Links), "message_id", aws.ToString(out.MessageId))
+	return RecordDelivery(ctx, h.DB, h.Table, a, aws.ToString(out.MessageId), h.now())
+}
+
+// directory reads the stored contact directory, once per invocation.
+func (h *Handler) directory(ctx context.Context, inv *invocation) ([]contacts.ContactPoint, error) {
+	if !inv.dirRead {
+		dir, err := contacts.StoredContactPoints(ctx, h.DB, h.Table)
+		if err != nil {
+			return nil, err
+		}
+		inv.dir, inv.dirRead = dir, true
+	}
+	return inv.dir, nil
+}
+
+// links are the signed links of copy a, or none: without a dashboard URL,
+// or when the key cannot be had (said once per invocation).
+func (h *Handler) links(ctx context.Context, inv *invocation, log *slog.Logger, a *Alert) []Link {
+	if h.DashboardURL == "" {
+		return nil
+	}
+	if !inv.keyTried {
+		inv.keyTried = true
+		if h.Links == nil {
+			log.WarnContext(ctx, "alerts go without signed links: no link key configured")
+		} else if k, err := h.Links.LinkKey(ctx); err != nil {
+			log.WarnContext(ctx, "alerts go without signed links: link key unavailable", "error", err)
+		} else {
+			inv.key = k
+		}
+	}
+	return SignedLinks(inv.key, h.DashboardURL, a.Case.ID, a.Recipient, h.now())
+}
+
+func (h *Handler) project(ctx context.Context, c *casestore.Case) error {
+	if h.Project != nil {
+		return h.Project(ctx, c)
+	}
+	return caseindex.Project(ctx, h.DB, h.Table, c)
 }
 
 // fail logs a failed record. Never the message or the explanations: only

@@ -18,6 +18,7 @@ import (
 
 	"github.com/flagline/flagline/shared/alert"
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/contacts"
 )
 
 type harness struct {
@@ -28,8 +29,18 @@ type harness struct {
 	metrics *bytes.Buffer
 }
 
+// Desks of the harness's directory, one per country of threeCases.
+var (
+	deskIT = contacts.ContactPoint{ID: "it-polpost", Name: "Italy", Countries: []string{"IT"}, SMSMinSeverity: casestore.High}
+	deskGR = contacts.ContactPoint{ID: "gr-police", Name: "Greece", Countries: []string{"GR"}, SMSMinSeverity: casestore.High}
+	deskES = contacts.ContactPoint{ID: "es-police", Name: "Spain", Countries: []string{"ES"}, SMSMinSeverity: casestore.High}
+	deskFR = contacts.ContactPoint{ID: "fr-ocriest", Name: "France", Countries: []string{"FR"}, SMSMinSeverity: casestore.High}
+	deskEU = contacts.ContactPoint{ID: "eu-coordinator", Name: "EU coordinator", Countries: []string{"EU"}, SMSMinSeverity: casestore.Critical}
+)
+
 func newHarness(caseIDs ...string) *harness {
 	x := &harness{sns: &fakeSNS{}, db: newMemTable(caseIDs...), logs: &bytes.Buffer{}, metrics: &bytes.Buffer{}}
+	x.db.setDirectory(deskIT, deskGR, deskES)
 	x.h = &alert.Handler{
 		SNS: x.sns, DB: x.db, Table: "flagline", TopicARN: topicARN,
 		DashboardURL: "https://dashboard.example.org",
@@ -124,7 +135,7 @@ func TestHandleBatch(t *testing.T) {
 	if failed := x.handle(t, threeCases(t)...); failed != nil {
 		t.Fatalf("failures %v", failed)
 	}
-	if want := []string{"aaaaaaaaaaaaaaaa-1", "bbbbbbbbbbbbbbbb-1", "cccccccccccccccc-1"}; !slices.Equal(x.sns.alerts, want) {
+	if want := []string{"aaaaaaaaaaaaaaaa-1-it-polpost", "bbbbbbbbbbbbbbbb-1-gr-police", "cccccccccccccccc-1-es-police"}; !slices.Equal(x.sns.alerts, want) {
 		t.Errorf("published %v, want %v", x.sns.alerts, want)
 	}
 	if x.db.transacts != 3 || len(x.db.events) != 3 || x.db.alerted[casestore.Key("bbbbbbbbbbbbbbbb")] != 1 {
@@ -155,7 +166,7 @@ func TestHandleThrottledStopsTheBatch(t *testing.T) {
 	if !slices.Equal(failed, []string{recs[1].Change.SequenceNumber}) {
 		t.Fatalf("failures %v, want the second record's sequence number", failed)
 	}
-	if len(x.sns.calls) != 2 || !slices.Equal(x.sns.alerts, []string{"aaaaaaaaaaaaaaaa-1"}) || x.db.transacts != 1 {
+	if len(x.sns.calls) != 2 || !slices.Equal(x.sns.alerts, []string{"aaaaaaaaaaaaaaaa-1-it-polpost"}) || x.db.transacts != 1 {
 		t.Errorf("%d publish calls, published %v, %d records; the third must not be tried", len(x.sns.calls), x.sns.alerts, x.db.transacts)
 	}
 	fails := x.logLines(t, "alert failed")
@@ -172,7 +183,7 @@ func TestHandleThrottledStopsTheBatch(t *testing.T) {
 	if failed := x.handle(t, recs...); failed != nil {
 		t.Fatalf("retry failures %v", failed)
 	}
-	if want := []string{"aaaaaaaaaaaaaaaa-1", "bbbbbbbbbbbbbbbb-1", "cccccccccccccccc-1"}; !slices.Equal(x.sns.alerts, want) {
+	if want := []string{"aaaaaaaaaaaaaaaa-1-it-polpost", "bbbbbbbbbbbbbbbb-1-gr-police", "cccccccccccccccc-1-es-police"}; !slices.Equal(x.sns.alerts, want) {
 		t.Errorf("after retry published %v, want %v", x.sns.alerts, want)
 	}
 	x.noSecretsLogged(t)
@@ -213,7 +224,7 @@ func TestHandleRetryAfterSuccess(t *testing.T) {
 	cur.Reports, cur.Level, cur.Severity = 5, 2, casestore.Medium
 	old.Reports = 4
 	x.handle(t, record(t, 20, &old, cur))
-	if got := x.sns.alerts; len(got) != 4 || got[3] != "aaaaaaaaaaaaaaaa-2" {
+	if got := x.sns.alerts; len(got) != 4 || got[3] != "aaaaaaaaaaaaaaaa-2-it-polpost" {
 		t.Errorf("published %v", got)
 	}
 	in := x.sns.calls[len(x.sns.calls)-1]
@@ -242,7 +253,7 @@ func TestHandleStaleImagesOfABusyCase(t *testing.T) {
 	if failed := x.handle(t, recs...); failed != nil {
 		t.Fatal(failed)
 	}
-	if !slices.Equal(x.sns.alerts, []string{"ivul6jn4ozqe6gny-2"}) {
+	if !slices.Equal(x.sns.alerts, []string{"ivul6jn4ozqe6gny-2-it-polpost"}) {
 		t.Errorf("published %v", x.sns.alerts)
 	}
 }
@@ -357,7 +368,7 @@ func TestHandleFailures(t *testing.T) {
 			if !slices.Equal(failed, []string{recs[1].Change.SequenceNumber}) {
 				t.Fatalf("failures %v, want the second record", failed)
 			}
-			if len(x.sns.alerts) != tc.published || slices.Contains(x.sns.alerts, "cccccccccccccccc-1") {
+			if len(x.sns.alerts) != tc.published || slices.Contains(x.sns.alerts, "cccccccccccccccc-1-es-police") {
 				t.Errorf("published %v", x.sns.alerts)
 			}
 			fails := x.logLines(t, "alert failed")

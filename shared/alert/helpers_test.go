@@ -3,7 +3,10 @@ package alert_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/flagline/flagline/shared/alert"
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/streamimage"
 )
 
@@ -135,28 +139,95 @@ func (f *fakeSNS) Publish(_ context.Context, in *sns.PublishInput, _ ...func(*sn
 }
 
 // memTable keeps each case's alerted_level as DynamoDB would, applying the
-// record transaction's condition; getErr and transactErr inject failures.
+// record transaction's condition, and the other items the alert function
+// reads and writes (directory, delivery records, events, listing items) by
+// key; getErr, transactErr, putErr and projectErr inject failures.
 type memTable struct {
 	mu          sync.Mutex
 	alerted     map[string]int // pk → alerted_level; a present key is an existing case
 	events      []map[string]types.AttributeValue
+	items       map[string]map[string]types.AttributeValue // pk + "|" + sk → item
 	gets        int
+	indexReads  int
+	queries     int
 	transacts   int
+	puts        int
+	batchWrites int
 	getErr      func() error
 	transactErr func(n int) error
+	putErr      func(item map[string]types.AttributeValue) error
+	writeErr    func() error
 }
 
 func newMemTable(caseIDs ...string) *memTable {
-	m := &memTable{alerted: map[string]int{}}
+	m := &memTable{alerted: map[string]int{}, items: map[string]map[string]types.AttributeValue{}}
 	for _, id := range caseIDs {
 		m.alerted[casestore.Key(id)] = 0
 	}
 	return m
 }
 
+func itemKey(item map[string]types.AttributeValue) string {
+	return item["pk"].(*types.AttributeValueMemberS).Value + "|" + item["sk"].(*types.AttributeValueMemberS).Value
+}
+
+// setDirectory stores cps as `flagline contacts apply` does: an index item
+// listing the ids and one entry per contact point.
+func (m *memTable) setDirectory(cps ...contacts.ContactPoint) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for _, cp := range cps {
+		item, err := attributevalue.MarshalMap(cp)
+		if err != nil {
+			panic(err)
+		}
+		item["pk"] = &types.AttributeValueMemberS{Value: contacts.Key(cp.ID)}
+		item["sk"] = &types.AttributeValueMemberS{Value: contacts.SortKey}
+		item["type"] = &types.AttributeValueMemberS{Value: contacts.TypeContactPoint}
+		m.items[itemKey(item)] = item
+		ids = append(ids, cp.ID)
+	}
+	index, err := attributevalue.MarshalMap(map[string]any{
+		"pk": contacts.IndexKey, "sk": contacts.IndexSortKey, "type": contacts.TypeIndex, "ids": ids, "version": 1,
+	})
+	if err != nil {
+		panic(err) // a map of strings and numbers always encodes
+	}
+	m.items[itemKey(index)] = index
+}
+
+// withPrefix returns the items whose sort key begins with prefix, sorted
+// by key.
+func (m *memTable) withPrefix(prefix string) []map[string]types.AttributeValue {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var keys []string
+	for k := range m.items {
+		if _, sk, _ := strings.Cut(k, "|"); strings.HasPrefix(sk, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	out := make([]map[string]types.AttributeValue, len(keys))
+	for i, k := range keys {
+		out[i] = m.items[k]
+	}
+	return out
+}
+
 func (m *memTable) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if in.Key["pk"].(*types.AttributeValueMemberS).Value == contacts.IndexKey {
+		m.indexReads++
+	}
+	if item, ok := m.items[itemKey(in.Key)]; ok {
+		return &dynamodb.GetItemOutput{Item: item}, nil
+	}
+	if pk := in.Key["pk"].(*types.AttributeValueMemberS).Value; !strings.HasPrefix(pk, "CASE#") {
+		return &dynamodb.GetItemOutput{}, nil
+	}
 	m.gets++
 	if m.getErr != nil {
 		if err := m.getErr(); err != nil {
@@ -176,6 +247,91 @@ func (m *memTable) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...fu
 		item["alerted_level"] = &types.AttributeValueMemberN{Value: strconv.Itoa(level)}
 	}
 	return &dynamodb.GetItemOutput{Item: item}, nil
+}
+
+func (m *memTable) BatchGetItem(_ context.Context, in *dynamodb.BatchGetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{}}
+	for table, ka := range in.RequestItems {
+		for _, k := range ka.Keys {
+			if item, ok := m.items[itemKey(k)]; ok {
+				out.Responses[table] = append(out.Responses[table], item)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Query serves `pk = :pk AND begins_with(sk, :prefix)`, the one query the
+// alert function makes, one item per page to exercise paging.
+func (m *memTable) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	m.mu.Lock()
+	m.queries++
+	m.mu.Unlock()
+	if !aws.ToBool(in.ConsistentRead) {
+		return nil, errors.New("memTable: deliveries must be read consistently")
+	}
+	if aws.ToString(in.KeyConditionExpression) != "pk = :pk AND begins_with(sk, :prefix)" {
+		return nil, fmt.Errorf("memTable: query %q", aws.ToString(in.KeyConditionExpression))
+	}
+	pk := in.ExpressionAttributeValues[":pk"].(*types.AttributeValueMemberS).Value
+	prefix := in.ExpressionAttributeValues[":prefix"].(*types.AttributeValueMemberS).Value
+	var found []map[string]types.AttributeValue
+	for _, item := range m.withPrefix(prefix) {
+		if item["pk"].(*types.AttributeValueMemberS).Value == pk {
+			found = append(found, item)
+		}
+	}
+	if start := in.ExclusiveStartKey; start != nil {
+		i := slices.IndexFunc(found, func(item map[string]types.AttributeValue) bool { return itemKey(item) == itemKey(start) })
+		found = found[i+1:]
+	}
+	out := &dynamodb.QueryOutput{Items: found}
+	if len(found) > 1 {
+		out.Items = found[:1]
+		out.LastEvaluatedKey = map[string]types.AttributeValue{"pk": found[0]["pk"], "sk": found[0]["sk"]}
+	}
+	return out, nil
+}
+
+func (m *memTable) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.puts++
+	if m.putErr != nil {
+		if err := m.putErr(in.Item); err != nil {
+			return nil, err
+		}
+	}
+	k := itemKey(in.Item)
+	if _, exists := m.items[k]; exists && aws.ToString(in.ConditionExpression) == "attribute_not_exists(pk)" {
+		return nil, &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
+	}
+	m.items[k] = in.Item
+	return &dynamodb.PutItemOutput{}, nil
+}
+
+func (m *memTable) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.batchWrites++
+	if m.writeErr != nil {
+		if err := m.writeErr(); err != nil {
+			return nil, err
+		}
+	}
+	for _, reqs := range in.RequestItems {
+		for _, r := range reqs {
+			switch {
+			case r.PutRequest != nil:
+				m.items[itemKey(r.PutRequest.Item)] = r.PutRequest.Item
+			case r.DeleteRequest != nil:
+				delete(m.items, itemKey(r.DeleteRequest.Key))
+			}
+		}
+	}
+	return &dynamodb.BatchWriteItemOutput{}, nil
 }
 
 func (m *memTable) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {

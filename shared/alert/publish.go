@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/flagline/flagline/shared/contacts"
 )
 
 // MaxMessageBytes is the most SNS takes in one Publish: message and
@@ -24,13 +26,16 @@ var _ Publisher = (*sns.Client)(nil)
 
 // Message attribute names: subscription filter policies match on them.
 const (
-	AttrCountry  = "country"
-	AttrSeverity = "severity"
-	AttrCategory = "category"
-	AttrPlatform = "platform"
-	AttrCaseID   = "case_id"
-	AttrAlertID  = "alert_id"
-	AttrLevel    = "level"
+	// AttrContactPoint is the recipient's id: each subscription's filter
+	// policy matches its own (contacts.FilterPolicy).
+	AttrContactPoint = contacts.AttrContactPoint
+	AttrCountry      = "country"
+	AttrSeverity     = "severity"
+	AttrCategory     = "category"
+	AttrPlatform     = "platform"
+	AttrCaseID       = "case_id"
+	AttrAlertID      = "alert_id"
+	AttrLevel        = "level"
 )
 
 // AttrSMSType sets, per message, how SNS sends the SMS: Transactional
@@ -57,12 +62,14 @@ const (
 // 10 (https://docs.aws.amazon.com/sns/latest/dg/sns-message-attributes.html).
 const MaxAttributes = 10
 
-// PublishInput builds the SNS Publish of a routed, rendered alert: one
-// message per protocol (MessageStructure json), the email subject, and the
-// attributes filter policies route on — country (String.Array, e.g.
-// ["IT","EU"]), severity, category (the primary one), platform, case_id,
-// alert_id and level (Number) — and AttrSMSType Transactional for SMS
-// subscribers. A message over MaxMessageBytes gives ErrTooLarge.
+// PublishInput builds the SNS Publish of one recipient's copy of a routed,
+// rendered alert: one message per protocol (MessageStructure json), the
+// email subject, and the attributes — contact_point (the recipient, which
+// filter policies route on), severity (SMS policies filter on it), country
+// (String.Array, e.g. ["IT","EU"]), category (the primary one), platform,
+// case_id, alert_id (the recipient's: <alert id>-<contact point>) and level
+// (Number) — and AttrSMSType Transactional for SMS subscribers: at most
+// MaxAttributes. A message over MaxMessageBytes gives ErrTooLarge.
 func PublishInput(topicARN string, a *Alert, m Message) (*sns.PublishInput, error) {
 	body, err := m.JSON()
 	if err != nil {
@@ -83,16 +90,19 @@ func PublishInput(topicARN string, a *Alert, m Message) (*sns.PublishInput, erro
 		AttrCategory: str(a.PrimaryCategory()),
 		AttrPlatform: str(platform),
 		AttrCaseID:   str(a.Case.ID),
-		AttrAlertID:  str(a.ID),
+		AttrAlertID:  str(a.RecipientID()),
 		AttrLevel:    {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(a.Level))},
 		AttrSMSType:  str(SMSTypeTransactional),
+	}
+	if a.Recipient != "" {
+		attrs[AttrContactPoint] = str(a.Recipient)
 	}
 	size := len(body) + len(m.Subject)
 	for name, v := range attrs {
 		size += len(name) + len(*v.DataType) + len(*v.StringValue)
 	}
 	if size > MaxMessageBytes {
-		return nil, fmt.Errorf("%w: alert %s is %d bytes", ErrTooLarge, a.ID, size)
+		return nil, fmt.Errorf("%w: alert %s is %d bytes", ErrTooLarge, a.RecipientID(), size)
 	}
 	return &sns.PublishInput{
 		TopicArn:          aws.String(topicARN),

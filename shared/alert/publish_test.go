@@ -20,7 +20,7 @@ func TestPublishInput(t *testing.T) {
 	c := testCase()
 	c.Categories = []string{"transport", "threat_to_life"}
 	a := routed(c, 4, alert.KindEscalation, casestore.Critical)
-	m, err := alert.Render(&a, "")
+	m, err := alert.Render(&a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,8 +38,11 @@ func TestPublishInput(t *testing.T) {
 		"category": {"String", "threat_to_life"},
 		"platform": {"String", "t.me"},
 		"case_id":  {"String", "ivul6jn4ozqe6gny"},
-		"alert_id": {"String", "ivul6jn4ozqe6gny-4"},
-		"level":    {"Number", "4"},
+		// Per recipient: its own id, and the attribute its filter policy
+		// matches.
+		"alert_id":      {"String", "ivul6jn4ozqe6gny-4-it-polpost"},
+		"contact_point": {"String", "it-polpost"},
+		"level":         {"Number", "4"},
 		// SMS go by the transactional route, not the default promotional.
 		"AWS.SNS.SMS.SMSType": {"String", "Transactional"},
 	}
@@ -100,7 +103,7 @@ func TestPublishInputEmptyPlatform(t *testing.T) {
 	c := testCase()
 	c.Platform = ""
 	a := routed(c, 1, alert.KindNew, casestore.Low)
-	m, _ := alert.Render(&a, "")
+	m, _ := alert.Render(&a)
 	in, err := alert.PublishInput(topicARN, &a, m)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +115,7 @@ func TestPublishInputEmptyPlatform(t *testing.T) {
 
 func TestPublishInputTooLarge(t *testing.T) {
 	a := routed(testCase(), 1, alert.KindNew, casestore.Low)
-	m, _ := alert.Render(&a, "")
+	m, _ := alert.Render(&a)
 	m.Default = strings.Repeat("x", alert.MaxMessageBytes)
 	if _, err := alert.PublishInput(topicARN, &a, m); !errors.Is(err, alert.ErrTooLarge) {
 		t.Errorf("err = %v, want ErrTooLarge", err)

@@ -8,15 +8,23 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flagline/flagline/shared/casestore"
 )
 
-// DB is the part of the DynamoDB client the alert function uses.
+// DB is the part of the DynamoDB client the alert function uses: the case's
+// alerted_level (GetItem), the directory (GetItem, BatchGetItem), delivery
+// records (Query, PutItem), the record of an alert (TransactWriteItems,
+// PutItem) and the case listing (BatchWriteItem, shared/caseindex).
 type DB interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
@@ -24,18 +32,14 @@ var _ DB = (*dynamodb.Client)(nil)
 
 // Timeline event written for each alert sent.
 const (
-	TypeCaseEvent = "case_event"
-	EventAlerted  = "alerted"
+	TypeCaseEvent = casestore.TypeEvent
+	EventAlerted  = casestore.EventAlerted
 	Actor         = "flagline-alert"
 )
 
-// eventTime is RFC 3339 with a fixed nine-digit fraction, so that timeline
-// sort keys sort by time.
-const eventTime = "2006-01-02T15:04:05.000000000Z07:00"
-
 // EventSortKey is the sort key of the timeline event of alert a sent at t.
 func EventSortKey(t time.Time, alertID string) string {
-	return "EVENT#" + t.UTC().Format(eventTime) + "#" + alertID
+	return casestore.EventSortKey(t, alertID)
 }
 
 // AlertedLevel reads the case's alerted_level with a consistent read. The
@@ -68,28 +72,38 @@ func AlertedLevel(ctx context.Context, db DB, table, caseID string) (level int, 
 	return level, true, nil
 }
 
+// eventItem is the timeline event of alert a sent at t (sort key at
+// sortAt): casestore.Event with its key and type. Recipients are the
+// contact points it went to (none: a string set cannot be empty, so the
+// attribute is left out).
+func eventItem(a *Alert, sortAt, at time.Time) (map[string]types.AttributeValue, error) {
+	countries := a.Countries
+	if len(countries) == 0 {
+		countries = []string{EU}
+	}
+	item, err := attributevalue.MarshalMap(casestore.Event{
+		CaseID: a.Case.ID, At: at.UTC(), Type: EventAlerted, Actor: Actor,
+		AlertID: a.ID, Kind: string(a.Kind), Level: a.Level,
+		Recipients: a.Recipients, Countries: countries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode event of alert %s: %w", a.ID, err)
+	}
+	item["pk"] = &types.AttributeValueMemberS{Value: casestore.Key(a.Case.ID)}
+	item["sk"] = &types.AttributeValueMemberS{Value: EventSortKey(sortAt, a.ID)}
+	item["type"] = &types.AttributeValueMemberS{Value: TypeCaseEvent}
+	return item, nil
+}
+
 // RecordInput is the transaction that records alert a as sent at t: on the
 // case item `SET alerted_level = :l` only if the case exists and its
 // alerted_level is absent or lower (it never goes down), and a new timeline
-// event. Both happen or neither does.
-func RecordInput(table string, a *Alert, at time.Time) *dynamodb.TransactWriteItemsInput {
+// event naming its recipients. Both happen or neither does.
+func RecordInput(table string, a *Alert, at time.Time) (*dynamodb.TransactWriteItemsInput, error) {
 	level := &types.AttributeValueMemberN{Value: strconv.Itoa(a.Level)}
-	countries := nonNil(a.Countries)
-	if len(countries) == 0 {
-		countries = []string{EU} // a string set cannot be empty
-	}
-	event := map[string]types.AttributeValue{
-		"pk":        &types.AttributeValueMemberS{Value: casestore.Key(a.Case.ID)},
-		"sk":        &types.AttributeValueMemberS{Value: EventSortKey(at, a.ID)},
-		"type":      &types.AttributeValueMemberS{Value: TypeCaseEvent},
-		"event":     &types.AttributeValueMemberS{Value: EventAlerted},
-		"case_id":   &types.AttributeValueMemberS{Value: a.Case.ID},
-		"alert_id":  &types.AttributeValueMemberS{Value: a.ID},
-		"kind":      &types.AttributeValueMemberS{Value: string(a.Kind)},
-		"level":     level,
-		"countries": &types.AttributeValueMemberSS{Value: countries},
-		"actor":     &types.AttributeValueMemberS{Value: Actor},
-		"at":        &types.AttributeValueMemberS{Value: at.UTC().Format(time.RFC3339Nano)},
+	event, err := eventItem(a, at, at)
+	if err != nil {
+		return nil, err
 	}
 	return &dynamodb.TransactWriteItemsInput{
 		TransactItems: []types.TransactWriteItem{
@@ -106,18 +120,54 @@ func RecordInput(table string, a *Alert, at time.Time) *dynamodb.TransactWriteIt
 				ConditionExpression: aws.String("attribute_not_exists(pk)"),
 			}},
 		},
-	}
+	}, nil
 }
 
 // Record records alert a as sent at t (see RecordInput). recorded is false
 // when a condition failed: another invocation already recorded this level
 // or a higher one (or the case is gone), which is not an error.
 func Record(ctx context.Context, db DB, table string, a *Alert, at time.Time) (recorded bool, err error) {
-	_, err = db.TransactWriteItems(ctx, RecordInput(table, a, at))
+	in, err := RecordInput(table, a, at)
+	if err != nil {
+		return false, err
+	}
+	_, err = db.TransactWriteItems(ctx, in)
 	if err == nil {
 		return true, nil
 	}
 	if conditionFailed(err) {
+		return false, nil
+	}
+	return false, fmt.Errorf("record alert %s: %w", a.ID, err)
+}
+
+// RecordReopened records the reopened alert a as sent at t: one timeline
+// event, and nothing on the case item (a reopened alert neither raises nor
+// lowers alerted_level). Its sort key is taken one nanosecond after the
+// reopening (the case's status_at, which the `reopened` event is keyed
+// at), so the timeline reads "reopened" then "alerted" and the key is the
+// same for every retry of the record; the Put is conditional on it not
+// existing: a retry records nothing twice. recorded is false when the
+// event was already there.
+func RecordReopened(ctx context.Context, db DB, table string, a *Alert, at time.Time) (recorded bool, err error) {
+	sortAt := a.Case.StatusAt.Add(time.Nanosecond)
+	if a.Case.StatusAt.IsZero() {
+		sortAt = at
+	}
+	item, err := eventItem(a, sortAt, at)
+	if err != nil {
+		return false, err
+	}
+	_, err = db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           aws.String(table),
+		Item:                item,
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	})
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &ccf):
 		return false, nil
 	}
 	return false, fmt.Errorf("record alert %s: %w", a.ID, err)

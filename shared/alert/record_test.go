@@ -2,7 +2,6 @@ package alert_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +19,11 @@ var sentAt = time.Date(2026, 11, 27, 9, 13, 0, 500_000_000, time.UTC)
 
 func TestRecordInput(t *testing.T) {
 	a := routed(testCase(), 3, alert.KindEscalation, casestore.High)
-	in := alert.RecordInput("flagline", &a, sentAt)
+	a.Recipients = []string{"eu-coordinator", "it-polpost"}
+	in, err := alert.RecordInput("flagline", &a, sentAt)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(in.TransactItems) != 2 {
 		t.Fatalf("%d transact items", len(in.TransactItems))
 	}
@@ -62,8 +65,11 @@ func TestRecordInput(t *testing.T) {
 	if ss, ok := p.Item["countries"].(*types.AttributeValueMemberSS); !ok || strings.Join(ss.Value, ",") != "IT" {
 		t.Errorf("event countries %v", p.Item["countries"])
 	}
+	if ss, ok := p.Item["recipients"].(*types.AttributeValueMemberSS); !ok || strings.Join(ss.Value, ",") != "eu-coordinator,it-polpost" {
+		t.Errorf("event recipients %v", p.Item["recipients"])
+	}
 	for k := range p.Item {
-		if _, ok := want[k]; !ok && k != "level" && k != "countries" {
+		if _, ok := want[k]; !ok && k != "level" && k != "countries" && k != "recipients" {
 			t.Errorf("unexpected event attribute %s", k)
 		}
 	}
@@ -79,12 +85,9 @@ func TestEventSortKeySorts(t *testing.T) {
 }
 
 type fakeTransact struct {
-	err error
-	in  *dynamodb.TransactWriteItemsInput
-}
-
-func (f *fakeTransact) GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	return nil, errors.New("not used")
+	alert.DB // only TransactWriteItems is called
+	err      error
+	in       *dynamodb.TransactWriteItemsInput
 }
 
 func (f *fakeTransact) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {

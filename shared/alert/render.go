@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/flagline/flagline/shared/casestore"
 )
 
 // Limits of the rendered texts.
@@ -42,7 +43,9 @@ type Message struct {
 // "default" of the SNS message). Subject, Email and SMS are what an email or
 // SMS recipient got, so a local inbox can show them.
 type Payload struct {
+	// AlertID is the recipient's copy's id (<alert id>-<contact point>).
 	AlertID       string   `json:"alert_id"`
+	ContactPoint  string   `json:"contact_point"`
 	CaseID        string   `json:"case_id"`
 	Level         int      `json:"level"`
 	Kind          Kind     `json:"kind"`
@@ -60,21 +63,26 @@ type Payload struct {
 	NotifierCountExact bool   `json:"notifier_count_exact"`
 	FirstSeen          string `json:"first_seen"`
 	LastSeen           string `json:"last_seen"`
+	Status             string `json:"status"`
+	Lead               string `json:"lead"`
+	LeadSince          string `json:"lead_since"`
 	Subject            string `json:"subject"`
 	Email              string `json:"email"`
 	SMS                string `json:"sms"`
 }
 
-// Render builds every text of an alert routed by Route. dashboardURL is the
-// base of case links in the email; empty means no link.
-func Render(a *Alert, dashboardURL string) (Message, error) {
+// Render builds every text of one recipient's copy of an alert routed by
+// Route: a.Recipient is whom it is for, a.Links its signed links (none
+// leaves them out).
+func Render(a *Alert) (Message, error) {
 	m := Message{
 		Subject: Subject(a),
-		Email:   Email(a, dashboardURL),
+		Email:   Email(a),
 		SMS:     SMS(a),
 	}
 	p := Payload{
-		AlertID:            a.ID,
+		AlertID:            a.RecipientID(),
+		ContactPoint:       a.Recipient,
 		CaseID:             a.Case.ID,
 		Level:              a.Level,
 		Kind:               a.Kind,
@@ -90,6 +98,9 @@ func Render(a *Alert, dashboardURL string) (Message, error) {
 		NotifierCountExact: a.Case.NotifierCountExact,
 		FirstSeen:          rfc3339(a.Case.FirstSeen),
 		LastSeen:           rfc3339(a.Case.LastSeen),
+		Status:             a.Case.Status,
+		Lead:               a.Case.Lead,
+		LeadSince:          rfc3339(a.Case.LeadSince),
 		Subject:            m.Subject,
 		Email:              m.Email,
 		SMS:                m.SMS,
@@ -140,6 +151,7 @@ func rfc3339(t time.Time) string {
 //	[Flagline] New case IT: smuggling_offer on facebook.com (3 reports)
 //	[Flagline] Case IT,MT now 25 reports: smuggling_offer on facebook.com
 //	[Flagline] CRITICAL threat to life IT,EU: new case on t.me (1 report)
+//	[Flagline] Reopened: case IT reported again on t.me (4 reports)
 //
 // Long country lists become "AT,BE,BG+29", long platforms are cut, and what
 // still does not fit is cut with "...".
@@ -162,6 +174,8 @@ func Subject(a *Alert) string {
 		c := listLabel(countries, shown)
 		p := truncate(platform, platformMax, "...")
 		switch {
+		case a.Kind == KindReopened:
+			return fmt.Sprintf("[Flagline] Reopened: case %s reported again on %s (%s)", c, p, plural(a.Case.Reports, "report"))
 		case a.Critical() && a.Kind == KindNew:
 			return fmt.Sprintf("[Flagline] CRITICAL threat to life %s: new case on %s (%s)", c, p, plural(a.Case.Reports, "report"))
 		case a.Critical():
@@ -187,14 +201,21 @@ func Subject(a *Alert) string {
 // notifier text, e.g.
 //
 //	Flagline L2 HIGH IT: smuggling_offer facebook.com 25 reports case abcd1234efgh5678
+//	Flagline L2 HIGH IT: smuggling_offer t.me 5 reports case abcd1234efgh5678 acknowledged lead it-polpost
+//	Flagline REOPENED L1 LOW IT: smuggling_offer t.me 4 reports case abcd1234efgh5678 lead it-polpost
 //
+// The status is said when it is not open, and the lead when there is one.
 // When the text does not fit (Segments), shorter forms are tried in turn:
 // the platform and the country list ("AT,BE+30") cut, then the platform
 // dropped (a name outside the GSM alphabet makes the SMS UCS-2, 70
 // characters; without it the SMS is GSM-7 again, 160), then the category
-// and the count. Level, severity, a country and the case id always remain.
+// and the count, then the lead and the status. Level, severity, a country
+// and the case id always remain.
 func SMS(a *Alert) string {
 	full := smsParts{
+		reopened:  a.Kind == KindReopened,
+		status:    smsStatus(a.Case.Status),
+		lead:      truncate(ASCII(a.Case.Lead), 32, ""),
 		level:     a.Level,
 		severity:  strings.ToUpper(ASCII(string(a.Severity))),
 		countries: asciiList(a.Countries),
@@ -222,14 +243,18 @@ func SMS(a *Alert) string {
 		{0, 2, false, true},
 		{0, 1, false, true},
 		{0, 1, false, false},
+		{-1, 1, false, false},
 	} {
 		p := full
-		p.platformMax, p.shown = f.platform, f.shown
+		p.platformMax, p.shown = max(f.platform, 0), f.shown
 		if !f.category {
 			p.category = ""
 		}
 		if !f.reports {
 			p.reports = ""
+		}
+		if f.platform < 0 {
+			p.lead, p.status = "", ""
 		}
 		if s = p.String(); fits(s) {
 			return s
@@ -248,6 +273,9 @@ func fits(sms string) bool {
 }
 
 type smsParts struct {
+	reopened    bool
+	status      string
+	lead        string
 	level       int
 	severity    string
 	countries   []string
@@ -261,7 +289,11 @@ type smsParts struct {
 
 func (p smsParts) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Flagline L%d %s %s:", p.level, p.severity, listLabel(p.countries, p.shown))
+	b.WriteString("Flagline ")
+	if p.reopened {
+		b.WriteString("REOPENED ")
+	}
+	fmt.Fprintf(&b, "L%d %s %s:", p.level, p.severity, listLabel(p.countries, p.shown))
 	for _, s := range []string{p.category, truncate(p.platform, p.platformMax, ".."), p.reports} {
 		if s != "" {
 			b.WriteString(" " + s)
@@ -270,7 +302,21 @@ func (p smsParts) String() string {
 	if p.caseID != "" {
 		b.WriteString(" case " + p.caseID)
 	}
+	if p.status != "" {
+		b.WriteString(" " + p.status)
+	}
+	if p.lead != "" {
+		b.WriteString(" lead " + p.lead)
+	}
 	return b.String()
+}
+
+// smsStatus is the status an SMS names: none while the case is open.
+func smsStatus(status string) string {
+	if status == casestore.StatusOpen {
+		return ""
+	}
+	return truncate(ASCII(status), 24, "")
 }
 
 // listLabel joins the first shown items with commas and counts the rest:
@@ -306,28 +352,32 @@ func plural(n int, noun string) string {
 var emailAddress = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`)
 
 // Email is the plain-text email body: what the content is, how often and by
-// how many it was reported, where, what notifiers said (quoted, at most
-// five), the case and alert ids and link, and what to do next. It is at most
-// MaxEmailBytes long; explanations are shortened first to fit.
-func Email(a *Alert, dashboardURL string) string {
+// how many it was reported, where, its status and lead, what notifiers said
+// (quoted, at most five), the case and alert ids, the recipient's signed
+// links, and what to do next. It is at most MaxEmailBytes long;
+// explanations are shortened first to fit.
+func Email(a *Alert) string {
 	var s string
 	for _, quote := range []int{600, 300, 150, 80, 0} {
-		if s = email(a, dashboardURL, quote); len(s) <= MaxEmailBytes {
+		if s = email(a, quote); len(s) <= MaxEmailBytes {
 			break
 		}
 	}
 	return truncateBytes(s, MaxEmailBytes, "\n[truncated]\n")
 }
 
-func email(a *Alert, dashboardURL string, quote int) string {
+func email(a *Alert, quote int) string {
 	c := &a.Case
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	field := func(name, value string) { line("  %-12s %s", name+":", value) }
 
 	headline := "NEW CASE"
-	if a.Kind == KindEscalation {
+	switch a.Kind {
+	case KindEscalation:
 		headline = "CASE ESCALATED"
+	case KindReopened:
+		headline = "CASE REOPENED"
 	}
 	line("Flagline alert: %s (level %d, severity %s)", headline, a.Level, a.Severity)
 	line("")
@@ -349,9 +399,21 @@ func email(a *Alert, dashboardURL string, quote int) string {
 	line("Why now: %s", strings.Join(reasons, "; "))
 	line("")
 	field("Case id", c.ID)
-	field("Alert id", a.ID)
-	if link := CaseLink(dashboardURL, c.ID); link != "" {
-		field("Case link", link)
+	field("Alert id", a.RecipientID())
+	if a.Recipient != "" {
+		field("For", a.Recipient)
+	}
+	if c.Status != "" && c.Status != casestore.StatusOpen {
+		field("Status", oneLine(c.Status)+since(c.StatusAt))
+	}
+	field("Lead", leadLine(a))
+	if len(a.Links) > 0 {
+		line("")
+		line("Act on this case (links for %s only, valid until %s; each opens a", a.Recipient, minute(a.Links[0].Expires))
+		line("page where you confirm, so opening a link changes nothing):")
+		for _, l := range a.Links {
+			field(l.Label, l.URL)
+		}
 	}
 	line("")
 	line("Content")
@@ -361,9 +423,6 @@ func email(a *Alert, dashboardURL string, quote int) string {
 	field("Severity", string(a.Severity))
 	field("Countries", orNone(strings.Join(asciiList(c.Countries), ", ")))
 	field("Sent to", strings.Join(a.Countries, ", "))
-	if c.Status != "" {
-		field("Status", oneLine(c.Status))
-	}
 	line("")
 	line("Reports")
 	field("Reports", strconv.Itoa(c.Reports))
@@ -396,13 +455,30 @@ func email(a *Alert, dashboardURL string, quote int) string {
 	return b.String()
 }
 
-// CaseLink is <dashboardURL>/cases/<id>, or "" without a dashboard.
-func CaseLink(dashboardURL, caseID string) string {
-	if dashboardURL == "" {
+// leadLine says who leads the case: "it-polpost (IT) since 2026-12-01
+// 10:42 UTC", or that nobody does yet.
+func leadLine(a *Alert) string {
+	c := &a.Case
+	if c.Lead == "" {
+		return "none yet"
+	}
+	s := oneLine(c.Lead)
+	if len(a.LeadCountries) > 0 {
+		s += " (" + strings.Join(asciiList(a.LeadCountries), ", ") + ")"
+	}
+	return s + since(c.LeadSince)
+}
+
+// since is " since <minute>", or "" for a zero time.
+func since(t time.Time) string {
+	if t.IsZero() {
 		return ""
 	}
-	return strings.TrimRight(dashboardURL, "/") + "/cases/" + url.PathEscape(caseID)
+	return " since " + minute(t)
 }
+
+// minute is t to the minute, in UTC: "2026-12-01 10:42 UTC".
+func minute(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
 func utc(t time.Time) string {
 	if t.IsZero() {

@@ -16,7 +16,7 @@ import (
 )
 
 var payloadKeys = []string{
-	"alert_id", "case_id", "level", "kind", "severity", "countries", "categories", "platform",
+	"alert_id", "contact_point", "status", "lead", "lead_since", "case_id", "level", "kind", "severity", "countries", "categories", "platform",
 	"canonical_url", "report_count", "source_count", "notifier_count", "source_count_exact",
 	"notifier_count_exact", "first_seen", "last_seen", "subject", "email", "sms",
 }
@@ -28,7 +28,7 @@ func TestEstimatedCountsSayTheyAreEstimates(t *testing.T) {
 	c.Sources, c.SourceCountExact = 3, true
 	c.Notifiers, c.NotifierCountExact = 28745, false
 	a := routed(c, 2, alert.KindNew, casestore.High)
-	m, err := alert.Render(&a, "")
+	m, err := alert.Render(&a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +55,7 @@ func routed(c casestore.Case, level int, kind alert.Kind, sev casestore.Severity
 		Reasons: []alert.Reason{{Code: alert.ReasonOpened}},
 	}
 	a.Countries = alert.Route(&a)
+	a.Recipient = "it-polpost"
 	return a
 }
 
@@ -90,6 +91,11 @@ func TestRenderEveryAlert(t *testing.T) {
 		{"bidi override in platform", func(c *casestore.Case) { c.Platform = "moc.\u202eevil" }, false},
 		{"emoji platform", func(c *casestore.Case) { c.Platform = "🚤boats🚤" }, true},
 		{"one report", func(c *casestore.Case) { c.Reports, c.Sources, c.Notifiers = 1, 1, 1 }, false},
+		{"status and a long lead, 32 countries", func(c *casestore.Case) {
+			c.Status, c.StatusAt = casestore.StatusTakedownRequested, lastSeen
+			c.Lead, c.LeadSince = "national-referral-unit-of-a-long-name", firstSeen
+			c.Countries = thirtyTwo
+		}, false},
 	}
 	levels := []int{1, 2, 3, 4, 5, 6}
 	displayName := alertsTopicDisplayName(t)
@@ -103,12 +109,12 @@ func TestRenderEveryAlert(t *testing.T) {
 		for _, cats := range categories {
 			for _, sev := range casestore.Severities {
 				for _, level := range levels {
-					for _, kind := range []alert.Kind{alert.KindNew, alert.KindEscalation} {
+					for _, kind := range []alert.Kind{alert.KindNew, alert.KindEscalation, alert.KindReopened} {
 						c := testCase()
 						c.Categories = cats
 						v.edit(&c)
 						a := routed(c, level, kind, sev)
-						m, err := alert.Render(&a, "https://dashboard.example.org")
+						m, err := alert.Render(&a)
 						if err != nil {
 							t.Fatalf("%s %v %s L%d %s: %v", v.name, cats, sev, level, kind, err)
 						}
@@ -172,7 +178,7 @@ func checkRendered(t *testing.T, name string, a *alert.Alert, m alert.Message, u
 			break
 		}
 	}
-	if a.Critical() != strings.HasPrefix(m.Subject, "[Flagline] CRITICAL threat to life") {
+	if a.Critical() && a.Kind != alert.KindReopened != strings.HasPrefix(m.Subject, "[Flagline] CRITICAL threat to life") {
 		t.Errorf("%s: critical %v, subject %q", name, a.Critical(), m.Subject)
 	}
 	// SMS: one segment, no notifier text or address.
@@ -183,7 +189,14 @@ func checkRendered(t *testing.T, name string, a *alert.Alert, m alert.Message, u
 	if enc == alert.UCS2 && !unicode {
 		t.Errorf("%s: SMS encoding %s: %q", name, enc, m.SMS)
 	}
-	if !strings.HasPrefix(m.SMS, fmt.Sprintf("Flagline L%d %s ", a.Level, strings.ToUpper(string(a.Severity)))) ||
+	smsHead := fmt.Sprintf("Flagline L%d %s ", a.Level, strings.ToUpper(string(a.Severity)))
+	if a.Kind == alert.KindReopened {
+		smsHead = fmt.Sprintf("Flagline REOPENED L%d %s ", a.Level, strings.ToUpper(string(a.Severity)))
+	}
+	if a.Kind == alert.KindReopened != strings.HasPrefix(m.Subject, "[Flagline] Reopened: ") {
+		t.Errorf("%s: %s subject %q", name, a.Kind, m.Subject)
+	}
+	if !strings.HasPrefix(m.SMS, smsHead) ||
 		!strings.Contains(m.SMS, "case "+a.Case.ID) || strings.ContainsAny(m.SMS, "\r\n\t\u202e") || strings.Contains(m.SMS, notifierEmail) ||
 		strings.Contains(m.SMS, explanationMarker) {
 		t.Errorf("%s: SMS %q", name, m.SMS)
@@ -202,7 +215,7 @@ func checkRendered(t *testing.T, name string, a *alert.Alert, m alert.Message, u
 	if keys := slices.Sorted(maps.Keys(p)); !slices.Equal(keys, slices.Sorted(slices.Values(payloadKeys))) {
 		t.Errorf("%s: default has keys %v", name, keys)
 	}
-	if p["alert_id"] != a.ID || p["level"] != float64(a.Level) || p["subject"] != m.Subject ||
+	if p["alert_id"] != a.RecipientID() || p["contact_point"] != a.Recipient || p["level"] != float64(a.Level) || p["subject"] != m.Subject ||
 		p["email"] != m.Email || p["sms"] != m.SMS || p["kind"] != string(a.Kind) {
 		t.Errorf("%s: default %s", name, m.Default)
 	}
@@ -356,14 +369,14 @@ func TestEmail(t *testing.T) {
 	c.Explanations = append(c.Explanations, "third", "fourth", "fifth", "sixth should not be quoted")
 	a := routed(c, 1, alert.KindNew, casestore.Low)
 	a.Reasons = []alert.Reason{{Code: alert.ReasonOpened}, {Code: alert.ReasonReports, Reports: 5}}
-	body := alert.Email(&a, "https://dashboard.example.org/")
+	body := alert.Email(&a)
 	for _, want := range []string{
 		"Flagline alert: NEW CASE (level 1, severity low)",
 		"Why now: new case; reached 5 reports",
 		"https://t.me/crossings_now/4821",
 		"Case id:     ivul6jn4ozqe6gny",
 		"Alert id:    ivul6jn4ozqe6gny-1",
-		"Case link:   https://dashboard.example.org/cases/ivul6jn4ozqe6gny",
+		"Lead:        none yet",
 		"Platform:    t.me",
 		"Categories:  smuggling_offer",
 		"Countries:   IT",
@@ -387,14 +400,14 @@ func TestEmail(t *testing.T) {
 			t.Errorf("email has %q:\n%s", never, body)
 		}
 	}
-	if strings.Contains(alert.Email(&a, ""), "Case link") {
-		t.Error("case link without a dashboard")
+	if strings.Contains(body, "Status:") || strings.Contains(body, "Act on this case") {
+		t.Errorf("an open case's status, or links without a key:\n%s", body)
 	}
 
 	c.Categories = []string{"threat_to_life"}
 	c.Status = alert.StatusProtected
 	a = routed(c, 2, alert.KindEscalation, casestore.Critical)
-	body = alert.Email(&a, "")
+	body = alert.Email(&a)
 	for _, want := range []string{"CASE ESCALATED", "THREAT TO LIFE", "PROTECTED", "Sent to:     IT, EU"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("critical email lacks %q:\n%s", want, body)
@@ -415,7 +428,7 @@ func TestRenderOversized(t *testing.T) {
 	}
 	c.Categories = []string{strings.Repeat("x", 3000)}
 	a := routed(c, 3, alert.KindNew, casestore.High)
-	m, err := alert.Render(&a, "")
+	m, err := alert.Render(&a)
 	if err != nil {
 		t.Fatal(err)
 	}

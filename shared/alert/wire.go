@@ -5,21 +5,29 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/flagline/flagline/shared/caseaction"
 	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/config"
+	"github.com/flagline/flagline/shared/linksign"
+	"github.com/flagline/flagline/shared/webhook"
 )
 
 // FromEnv builds the alert handler from a function's environment:
 // TABLE_NAME and ALERTS_TOPIC_ARN (required), DASHBOARD_URL (optional base
-// URL of case links in emails, http or https) and LEVEL_THRESHOLDS (the
-// aggregator's report-count thresholds, default 5,25,100; the reasons quote
-// them). Metrics go to stdout. It makes clients but no network call. The
-// Lambda function and `flagline dev` both build their handler here.
+// URL of the signed links in emails, http or https), the link key
+// (FLAGLINE_LINK_KEY inline, or LINK_KEY_PARAMETER in SSM; neither set
+// sends alerts without links) and LEVEL_THRESHOLDS (the aggregator's
+// report-count thresholds, default 5,25,100; the reasons quote them).
+// Metrics go to stdout. It makes clients but no network call: the SSM key
+// is read at first use, and an alert whose key cannot be read goes without
+// links. The Lambda function and `flagline dev` both build their handler
+// here.
 func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logger) (*Handler, error) {
 	env := &config.Env{Lookup: lookup}
 	table := env.Required("TABLE_NAME")
@@ -35,14 +43,55 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 			return nil, fmt.Errorf("DASHBOARD_URL=%q is not an http(s) URL", dashboard)
 		}
 	}
+	links, err := linkKey(cfg, lookup, log)
+	if err != nil {
+		return nil, err
+	}
+	db := dynamodb.NewFromConfig(cfg)
+	now := time.Now
 	return &Handler{
 		SNS:          sns.NewFromConfig(cfg),
-		DB:           dynamodb.NewFromConfig(cfg),
+		DB:           db,
 		Table:        table,
 		TopicARN:     topic,
 		DashboardURL: dashboard,
+		Links:        links,
+		Reopener:     &caseaction.Store{DB: db, Table: table, Now: now},
 		Rules:        casestore.Rules{Thresholds: thresholds},
 		Log:          log,
 		Metrics:      os.Stdout,
+		Now:          now,
 	}, nil
+}
+
+// linkKey is the link key's source, or nil (no links) when neither
+// variable is set. A malformed inline key or parameter name stops start-up
+// like any malformed setting; a key that cannot be read later only costs
+// the links. Parameter Store is read with webhook.SSMClient, made only when
+// a parameter is named (as shared/intake does).
+func linkKey(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logger) (linksign.Source, error) {
+	inline, _ := lookup(linksign.EnvKey)
+	param, _ := lookup(linksign.EnvKeyParameter)
+	if inline == "" && param == "" {
+		if log != nil {
+			log.Warn("no link key: alert emails carry no signed links", "set", linksign.EnvKeyParameter+" or "+linksign.EnvKey)
+		}
+		return nil, nil
+	}
+	var clientErr error
+	src, err := linksign.KeyFromEnv(lookup, func() linksign.ParameterGetter {
+		client, err := webhook.NewSSMClient(cfg)
+		if err != nil {
+			clientErr = err
+			return nil
+		}
+		return client
+	})
+	if err != nil {
+		return nil, fmt.Errorf("link key: %w", err)
+	}
+	if clientErr != nil {
+		return nil, fmt.Errorf("link key: %w", clientErr)
+	}
+	return src, nil
 }

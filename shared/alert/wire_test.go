@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/flagline/flagline/shared/alert"
+	"github.com/flagline/flagline/shared/linksign"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -32,8 +33,19 @@ func TestFromEnv(t *testing.T) {
 	}
 
 	h, err = alert.FromEnv(cfg, env(map[string]string{"TABLE_NAME": "t", "ALERTS_TOPIC_ARN": topicARN}), log)
-	if err != nil || h.DashboardURL != "" || !slices.Equal(h.Rules.Thresholds, []int{5, 25, 100}) {
+	if err != nil || h.DashboardURL != "" || !slices.Equal(h.Rules.Thresholds, []int{5, 25, 100}) || h.Links != nil || h.Reopener == nil {
 		t.Errorf("defaults: %v %+v", err, h)
+	}
+
+	// The link key: inline (local), or an SSM parameter read at first use.
+	for _, vars := range []map[string]string{
+		{linksign.EnvKey: linksign.NewKey()},
+		{linksign.EnvKeyParameter: "/flagline/prod/link-key", linksign.EnvKey: ""},
+	} {
+		vars["TABLE_NAME"], vars["ALERTS_TOPIC_ARN"] = "t", topicARN
+		if h, err := alert.FromEnv(cfg, env(vars), log); err != nil || h.Links == nil {
+			t.Errorf("%v: links %v, %v", vars, h, err)
+		}
 	}
 
 	for _, tc := range []struct {
@@ -44,6 +56,8 @@ func TestFromEnv(t *testing.T) {
 		{"nothing set", map[string]string{}, []string{"TABLE_NAME", "ALERTS_TOPIC_ARN"}},
 		{"no topic", map[string]string{"TABLE_NAME": "t", "ALERTS_TOPIC_ARN": ""}, []string{"ALERTS_TOPIC_ARN"}},
 		{"bad dashboard", map[string]string{"TABLE_NAME": "t", "ALERTS_TOPIC_ARN": topicARN, "DASHBOARD_URL": "dashboard.example.org"}, []string{"DASHBOARD_URL"}},
+		{"bad link key", map[string]string{"TABLE_NAME": "t", "ALERTS_TOPIC_ARN": topicARN, "FLAGLINE_LINK_KEY": "c2hvcnQ="}, []string{"FLAGLINE_LINK_KEY"}},
+		{"relative key parameter", map[string]string{"TABLE_NAME": "t", "ALERTS_TOPIC_ARN": topicARN, "LINK_KEY_PARAMETER": "link-key"}, []string{"LINK_KEY_PARAMETER"}},
 		{"bad thresholds", map[string]string{"TABLE_NAME": "t", "ALERTS_TOPIC_ARN": topicARN, "LEVEL_THRESHOLDS": "25,5"}, []string{"LEVEL_THRESHOLDS"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

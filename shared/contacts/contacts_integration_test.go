@@ -131,9 +131,11 @@ func (e *env) received(t *testing.T, queueARN string) []string {
 	return ids
 }
 
-// alert is a message as the alert function publishes it.
+// alert is a message as the alert function publishes it: one per
+// recipient, addressed by its contact_point attribute.
 type alert struct {
 	id        string
+	to        string   // contact_point; "": no such attribute
 	countries []string // nil: no country attribute
 	severity  string
 }
@@ -151,6 +153,9 @@ func (e *env) publish(t *testing.T, alerts ...alert) {
 			// (alert.AttrSMSType): a policy compares only the attributes
 			// it names.
 			"AWS.SNS.SMS.SMSType": {DataType: aws.String("String"), StringValue: aws.String("Transactional")},
+		}
+		if a.to != "" {
+			attrs[contacts.AttrContactPoint] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(a.to)}
 		}
 		if a.countries != nil {
 			list, _ := json.Marshal(a.countries)
@@ -237,7 +242,7 @@ contact_points:
 		t.Fatalf("first apply:\n%s", out)
 	}
 	subs := e.subscriptions(t)
-	for q, policy := range map[string]string{itQ: `{"country":["IT"]}`, frQ: `{"country":["FR"]}`, euQ: `{"country":["EU"]}`} {
+	for q, policy := range map[string]string{itQ: `{"contact_point":["it-polpost"]}`, frQ: `{"contact_point":["fr-ocriest"]}`, euQ: `{"contact_point":["eu-coordinator"]}`} {
 		a := subs[q]
 		if !contacts.SameFilterPolicy(a["FilterPolicy"], policy) || a["FilterPolicyScope"] != "MessageAttributes" ||
 			!contacts.SameJSON(a["RedrivePolicy"], contacts.RedrivePolicy(e.target.DLQARN)) || a["RawMessageDelivery"] != "false" {
@@ -245,18 +250,23 @@ contact_points:
 		}
 	}
 
+	// What the alert function publishes: one message per recipient. The
+	// country attribute rides along; only contact_point routes.
 	e.publish(t,
-		alert{"a1-it", []string{"IT"}, "low"},
-		alert{"a2-fr-it", []string{"FR", "IT"}, "medium"},
-		alert{"a3-eu", []string{"EU"}, "low"},                        // a case without a country
-		alert{"a4-it-eu-critical", []string{"IT", "EU"}, "critical"}, // critical: EU copied
-		alert{"a5-de", []string{"DE"}, "high"},                       // nobody answers for DE here
-		alert{"a6-none", nil, "high"},                                // no country attribute at all
+		alert{"a1-it-polpost", "it-polpost", []string{"IT"}, "low"},
+		alert{"a2-fr-ocriest", "fr-ocriest", []string{"FR", "IT"}, "medium"},
+		alert{"a2-it-polpost", "it-polpost", []string{"FR", "IT"}, "medium"},
+		alert{"a3-eu-coordinator", "eu-coordinator", []string{"EU"}, "low"}, // a case without a country
+		alert{"a4-eu-coordinator", "eu-coordinator", []string{"IT", "EU"}, "critical"},
+		alert{"a4-it-polpost", "it-polpost", []string{"IT", "EU"}, "critical"},
+		alert{"a5-de-bka", "de-bka", []string{"DE"}, "high"},          // nobody subscribed for that desk
+		alert{"a6-it-prefix", "it-polpost-2", []string{"IT"}, "high"}, // whole values only
+		alert{"a7-none", "", []string{"IT"}, "high"},                  // no contact_point at all
 	)
 	for q, want := range map[string][]string{
-		itQ: {"a1-it", "a2-fr-it", "a4-it-eu-critical"},
-		frQ: {"a2-fr-it"},
-		euQ: {"a3-eu", "a4-it-eu-critical"},
+		itQ: {"a1-it-polpost", "a2-it-polpost", "a4-it-polpost"},
+		frQ: {"a2-fr-ocriest"},
+		euQ: {"a3-eu-coordinator", "a4-eu-coordinator"},
 	} {
 		if got := e.received(t, q); !slices.Equal(got, want) {
 			t.Errorf("%s received %v, want %v", q[strings.LastIndex(q, ":")+1:], got, want)
@@ -271,7 +281,8 @@ contact_points:
 		t.Errorf("second apply:\n%s", out)
 	}
 
-	// France also answers for Belgium; the coordinator is removed.
+	// France also answers for Belgium (a directory change, no subscription
+	// change); the coordinator is removed.
 	d2 := parse(t, fmt.Sprintf(`
 contact_points:
   - id: it-polpost
@@ -293,7 +304,7 @@ contact_points:
 		t.Fatal(err)
 	}
 	p, out = e.apply(t, d2, true)
-	if p.Count(contacts.Update) != 1 || p.Count(contacts.Delete) != 1 || !strings.Contains(out, "Dry run: nothing was changed.") {
+	if p.Count(contacts.Update) != 0 || p.Count(contacts.Delete) != 1 || p.EntryCount(contacts.Update) != 1 || !strings.Contains(out, "Dry run: nothing was changed.") {
 		t.Errorf("dry run:\n%s", out)
 	}
 	if after := e.subscriptions(t); fmt.Sprint(after) != fmt.Sprint(before) {
@@ -305,11 +316,10 @@ contact_points:
 
 	p, out = e.apply(t, d2, false)
 	for _, line := range []string{
-		`~ update sqs ` + frQ + ` (fr-ocriest) filter {"country":["FR"]} -> {"country":["FR","BE"]}`,
 		`- delete sqs ` + euQ + ` (not in the directory)`,
 		"~ change contact fr-ocriest (countries)",
 		"- remove contact eu-coordinator",
-		"Applied: 0 created, 1 updated, 1 deleted; directory: 0 added, 1 changed, 1 removed.",
+		"Applied: 0 created, 0 updated, 1 deleted; directory: 0 added, 1 changed, 1 removed.",
 	} {
 		if !strings.Contains(out, line) {
 			t.Errorf("output lacks %q:\n%s", line, out)
@@ -319,7 +329,7 @@ contact_points:
 	if _, ok := subs[euQ]; ok || len(subs) != 2 {
 		t.Errorf("subscriptions: %v", subs)
 	}
-	if !contacts.SameFilterPolicy(subs[frQ]["FilterPolicy"], `{"country":["BE","FR"]}`) {
+	if !contacts.SameFilterPolicy(subs[frQ]["FilterPolicy"], `{"contact_point":["fr-ocriest"]}`) {
 		t.Errorf("France's policy: %s", subs[frQ]["FilterPolicy"])
 	}
 	stored, err := contacts.StoredContactPoints(context.Background(), e.db, e.target.Table)
@@ -338,8 +348,8 @@ contact_points:
 		t.Errorf("entry of eu-coordinator: %v %v", item.Item, err)
 	}
 
-	e.publish(t, alert{"b1-be", []string{"BE"}, "low"}, alert{"b2-eu", []string{"EU"}, "low"})
-	for q, want := range map[string][]string{itQ: nil, frQ: {"b1-be"}, euQ: nil} {
+	e.publish(t, alert{"b1-fr-ocriest", "fr-ocriest", []string{"BE"}, "low"}, alert{"b2-eu-coordinator", "eu-coordinator", []string{"EU"}, "low"})
+	for q, want := range map[string][]string{itQ: nil, frQ: {"b1-fr-ocriest"}, euQ: nil} {
 		if got := e.received(t, q); !slices.Equal(got, want) {
 			t.Errorf("%s received %v, want %v", q[strings.LastIndex(q, ":")+1:], got, want)
 		}
@@ -368,10 +378,10 @@ contact_points:
 	e.apply(t, d, false)
 	subs := e.subscriptions(t)
 	for endpoint, want := range map[string]struct{ policy, raw string }{
-		"desk@police.gr.example":                   {`{"country":["GR"]}`, ""},
-		"+3000000000001":                           {`{"country":["GR"],"severity":["medium","high","critical"]}`, ""},
-		"https://hooks.police.gr.example/flagline": {`{"country":["GR"]}`, "false"},
-		q: {`{"country":["GR"]}`, "false"},
+		"desk@police.gr.example":                   {`{"contact_point":["gr-police"]}`, ""},
+		"+3000000000001":                           {`{"contact_point":["gr-police"],"severity":["medium","high","critical"]}`, ""},
+		"https://hooks.police.gr.example/flagline": {`{"contact_point":["gr-police"]}`, "false"},
+		q: {`{"contact_point":["gr-police"]}`, "false"},
 	} {
 		a, ok := subs[endpoint]
 		if !ok {
@@ -436,7 +446,7 @@ func TestForeignSubscriptionsAreRemoved(t *testing.T) {
 	if _, err := e.sns.Subscribe(ctx, &sns.SubscribeInput{
 		TopicArn: aws.String(e.target.TopicARN), Protocol: aws.String("sqs"), Endpoint: aws.String(mine),
 		Attributes: map[string]string{
-			"FilterPolicy":       "{ \"country\": [ \"IT\" ] }",
+			"FilterPolicy":       "{ \"contact_point\": [ \"it\" ] }",
 			"RedrivePolicy":      fmt.Sprintf(`{ "deadLetterTargetArn" : %q }`, e.target.DLQARN),
 			"RawMessageDelivery": "false",
 		},
@@ -480,6 +490,13 @@ func TestMotoFilterPolicySupport(t *testing.T) {
 		return m
 	}
 	const sms = `{"country":["IT"],"severity":["high","critical"]}`
+	cp := func(v string) map[string]attr { return map[string]attr{"contact_point": {"String", v}} }
+	cpSeverity := func(id, severity string) map[string]attr {
+		m := cp(id)
+		m["severity"] = attr{"String", severity}
+		return m
+	}
+	const cpSMS = `{"contact_point":["it-polpost"],"severity":["high","critical"]}`
 	tests := []struct {
 		name   string
 		policy string
@@ -487,6 +504,12 @@ func TestMotoFilterPolicySupport(t *testing.T) {
 		sns    bool // what SNS does, per its documentation
 		relied bool
 	}{
+		{"contact point, exact", `{"contact_point":["it-polpost"]}`, cp("it-polpost"), true, true},
+		{"contact point, another", `{"contact_point":["it-polpost"]}`, cp("fr-ocriest"), false, true},
+		{"contact point, whole value only", `{"contact_point":["it-polpost"]}`, cp("it-polpost-2"), false, true},
+		{"contact point, missing", `{"contact_point":["it-polpost"]}`, arr(`["IT"]`), false, true},
+		{"contact point AND severity", cpSMS, cpSeverity("it-polpost", "critical"), true, true},
+		{"contact point AND severity below", cpSMS, cpSeverity("it-polpost", "medium"), false, true},
 		{"exact, array of one", `{"country":["IT"]}`, arr(`["IT"]`), true, true},
 		{"exact, any element of the array", `{"country":["IT"]}`, arr(`["FR","IT"]`), true, true},
 		{"exact, no element", `{"country":["IT"]}`, arr(`["FR"]`), false, true},

@@ -4,11 +4,12 @@
 // it, like kubectl apply with pruning. The topic is managed entirely by the
 // file: a subscription no contact point declares is removed.
 //
-// Routing is SNS's job. Every alert carries a "country" attribute (a
-// String.Array of ISO codes, plus "EU" for cases without a country and for
-// critical ones) and a "severity"; each subscription's filter policy picks
-// the alerts of the countries its contact point answers for, and SMS
-// subscriptions only those at or above the contact point's SMS threshold.
+// Delivery is SNS's job. The alert function reads the stored directory,
+// picks the contact points whose countries a case concerns, and publishes
+// one message per recipient with a "contact_point" attribute and a
+// "severity"; each subscription's filter policy picks its own contact
+// point's messages, and SMS subscriptions only those at or above the
+// contact point's SMS threshold.
 package contacts
 
 import (

@@ -10,20 +10,25 @@ import (
 )
 
 // Message attribute names the filter policies match on; the alert function
-// sets them on every message.
+// sets them on every message. The alert function resolves the recipients
+// itself (the contact points whose countries the case concerns) and sends
+// one message per recipient, so a policy matches its own contact point.
 const (
-	AttrCountry  = "country"  // String.Array of ISO codes and/or EU
-	AttrSeverity = "severity" // String: low, medium, high, critical
+	AttrContactPoint = "contact_point" // String: the recipient's id
+	AttrCountry      = "country"       // String.Array of ISO codes and/or EU (informative)
+	AttrSeverity     = "severity"      // String: low, medium, high, critical
 )
 
 // ScopeMessageAttributes is the filter policy scope of every subscription.
 const ScopeMessageAttributes = "MessageAttributes"
 
-// FilterPolicy is the filter policy of one endpoint of cp: the alerts about
-// its countries and, for SMS, only those at or above its SMS threshold.
-// An alert matches when one of its country values is one of cp's.
+// FilterPolicy is the filter policy of one endpoint of cp: the alerts
+// addressed to cp (its contact_point attribute) and, for SMS, only those at
+// or above its SMS threshold. Which countries cp answers for is the alert
+// function's business (it reads the directory), so a change of countries
+// changes no subscription.
 func FilterPolicy(cp ContactPoint, p Protocol) string {
-	policy := map[string][]string{AttrCountry: cp.Countries}
+	policy := map[string][]string{AttrContactPoint: {cp.ID}}
 	if p == SMS {
 		policy[AttrSeverity] = casestore.AtLeast(cp.SMSMinSeverity)
 	}

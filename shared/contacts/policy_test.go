@@ -1,6 +1,7 @@
 package contacts
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/flagline/flagline/shared/casestore"
@@ -13,15 +14,16 @@ func TestFilterPolicy(t *testing.T) {
 		protocol Protocol
 		want     string
 	}{
-		{"email", ContactPoint{Countries: []string{"IT"}, SMSMinSeverity: casestore.High}, Email, `{"country":["IT"]}`},
-		{"https", ContactPoint{Countries: []string{"FR", "IT"}}, HTTPS, `{"country":["FR","IT"]}`},
-		{"sqs", ContactPoint{Countries: []string{"EU"}}, SQS, `{"country":["EU"]}`},
-		{"sms default threshold", ContactPoint{Countries: []string{"IT"}, SMSMinSeverity: DefaultSMSMinSeverity}, SMS,
-			`{"country":["IT"],"severity":["high","critical"]}`},
-		{"sms from low", ContactPoint{Countries: []string{"GR"}, SMSMinSeverity: casestore.Low}, SMS,
-			`{"country":["GR"],"severity":["low","medium","high","critical"]}`},
-		{"sms critical only", ContactPoint{Countries: []string{"EU"}, SMSMinSeverity: casestore.Critical}, SMS,
-			`{"country":["EU"],"severity":["critical"]}`},
+		{"email", ContactPoint{ID: "it-polpost", Countries: []string{"IT"}, SMSMinSeverity: casestore.High}, Email, `{"contact_point":["it-polpost"]}`},
+		// Countries do not appear: the alert function picks the recipients.
+		{"https", ContactPoint{ID: "fr-ocriest", Countries: []string{"FR", "IT"}}, HTTPS, `{"contact_point":["fr-ocriest"]}`},
+		{"sqs", ContactPoint{ID: "eu-coordinator", Countries: []string{"EU"}}, SQS, `{"contact_point":["eu-coordinator"]}`},
+		{"sms default threshold", ContactPoint{ID: "it-polpost", Countries: []string{"IT"}, SMSMinSeverity: DefaultSMSMinSeverity}, SMS,
+			`{"contact_point":["it-polpost"],"severity":["high","critical"]}`},
+		{"sms from low", ContactPoint{ID: "gr-police", Countries: []string{"GR"}, SMSMinSeverity: casestore.Low}, SMS,
+			`{"contact_point":["gr-police"],"severity":["low","medium","high","critical"]}`},
+		{"sms critical only", ContactPoint{ID: "eu-coordinator", Countries: []string{"EU"}, SMSMinSeverity: casestore.Critical}, SMS,
+			`{"contact_point":["eu-coordinator"],"severity":["critical"]}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -34,9 +36,18 @@ func TestFilterPolicy(t *testing.T) {
 
 func TestFilterPolicyWithinSNSLimits(t *testing.T) {
 	// SNS allows at most 150 combinations of values in a policy: the
-	// largest the directory can ask for is every country at every severity.
-	cp := ContactPoint{Countries: Countries, SMSMinSeverity: casestore.Low}
-	if n := len(cp.Countries) * len(casestore.AtLeast(cp.SMSMinSeverity)); n > 150 {
+	// largest the directory can ask for is one contact point at every
+	// severity, whatever its countries.
+	cp := ContactPoint{ID: "eu-coordinator", Countries: Countries, SMSMinSeverity: casestore.Low}
+	var policy map[string][]string
+	if err := json.Unmarshal([]byte(FilterPolicy(cp, SMS)), &policy); err != nil {
+		t.Fatal(err)
+	}
+	n := 1
+	for _, values := range policy {
+		n *= len(values)
+	}
+	if n > 150 || n != len(casestore.Severities) {
 		t.Errorf("%d combinations", n)
 	}
 }

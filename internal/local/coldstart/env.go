@@ -75,6 +75,11 @@ func standIn(id, typ string) (string, map[string]string, error) {
 	case "AWS::SQS::Queue":
 		url := fmt.Sprintf("https://sqs.%s.amazonaws.com/%s/%s", motoserver.Region, account, name)
 		return url, map[string]string{"Arn": arn("sqs", name), "QueueName": name, "QueueUrl": url}, nil
+	case "AWS::Serverless::HttpApi":
+		// Its Ref is the API id, a 10-character string such as API
+		// Gateway makes (DASHBOARD_URL's default builds the execute-api
+		// URL from it).
+		return "coldstart0", nil, nil
 	}
 	return "", nil, fmt.Errorf("%s (%s): no stand-in for this resource type", id, typ)
 }

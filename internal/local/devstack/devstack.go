@@ -101,6 +101,9 @@ type Stack struct {
 	Mappings []*streampoll.Mapping
 	// Inboxes maps a contact point id to its inbox queue URL.
 	Inboxes map[string]string
+	// Tokens maps a contact point id to a case API token made for it at
+	// Start (when Options.Contacts is set); TokensPath serves them.
+	Tokens map[string]string
 	// NotEmulated lists resources the template declares that have no local
 	// stand-in (keys, alarms, log groups, policies).
 	NotEmulated []string
@@ -143,7 +146,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("serve the API on %s: %w", opts.Addr, err)
 	}
-	s := &Stack{tpl: tpl, listener: listener, URL: "http://" + listener.Addr().String(), log: opts.Log, Inboxes: map[string]string{}}
+	s := &Stack{tpl: tpl, listener: listener, URL: "http://" + listener.Addr().String(), log: opts.Log, Inboxes: map[string]string{}, Tokens: map[string]string{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -165,6 +168,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if err := s.subscribeContacts(ctx, opts.Contacts, opts.AlertsTopic); err != nil {
 			return nil, err
 		}
+		if err := s.createTokens(ctx, opts.Contacts); err != nil {
+			return nil, err
+		}
 	}
 	s.runCtx, s.cancel = context.WithCancel(context.Background())
 	s.stop = make(chan struct{})
@@ -174,6 +180,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := s.wire(fnCfg, opts, mux); err != nil {
 		return nil, err
 	}
+	mux.HandleFunc("GET "+TokensPath, s.serveTokens)
 	if opts.Mux != nil {
 		opts.Mux(mux)
 	}
@@ -240,7 +247,13 @@ func (s *Stack) createResources(ctx context.Context) error {
 			s.Locals.Attrs[id+".Arn"] = arn
 			s.Locals.Attrs[id+".QueueName"] = name
 			s.Locals.Attrs[id+".QueueUrl"] = url
-		case "AWS::Serverless::Function", "AWS::Serverless::HttpApi":
+		case "AWS::Serverless::HttpApi":
+			// Served in-process at s.URL. Its Ref is the API id; a variable
+			// built from it (the execute-api URL as DASHBOARD_URL's
+			// default) names no local address, so withLocalSecrets
+			// replaces DASHBOARD_URL with s.URL.
+			s.Locals.Refs[id] = "local" + strings.ToLower(id)
+		case "AWS::Serverless::Function":
 			// Served in-process.
 		default:
 			s.NotEmulated = append(s.NotEmulated, id+" ("+typ+")")
@@ -293,7 +306,12 @@ func (s *Stack) wire(cfg aws.Config, opts Options, mux *http.ServeMux) error {
 		return err
 	}
 	streams := map[string]*streampoll.Poller{}
-	overrides := withLocalSecrets(opts.Env)
+	overrides := withLocalSecrets(opts.Env, s.URL)
+	// Route key → the event that declared it. API Gateway refuses a second
+	// route with the same key (CreateRoute answers 409 ConflictException,
+	// https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid-routes.html);
+	// so does the stack, with a message rather than ServeMux's panic.
+	registered := map[string]string{}
 	for _, id := range s.tpl.Functions() {
 		env, err := s.FunctionEnv(id, overrides)
 		if err != nil {
@@ -303,6 +321,9 @@ func (s *Stack) wire(cfg aws.Config, opts Options, mux *http.ServeMux) error {
 		if err != nil {
 			return err
 		}
+		// One handler per function, as one Lambda function serves all
+		// its routes; each HttpApi event registers its own route once.
+		var httpHandler apigw.Handler
 		for _, evName := range slices.Sorted(maps.Keys(fn.Events)) {
 			ev := fn.Events[evName]
 			switch ev.Type {
@@ -311,15 +332,19 @@ func (s *Stack) wire(cfg aws.Config, opts Options, mux *http.ServeMux) error {
 				if !ok {
 					return fmt.Errorf("no local handler for %s (HTTP API event %s)", id, evName)
 				}
-				h, err := factory(cfg, env)
-				if err != nil {
-					return fmt.Errorf("%s: %w", id, err)
-				}
-				for _, r := range s.Routes {
-					if r.Function == id {
-						apigw.Handle(mux, r.Key(), h, s.log)
+				if httpHandler == nil {
+					if httpHandler, err = factory(cfg, env); err != nil {
+						return fmt.Errorf("%s: %w", id, err)
 					}
 				}
+				method, _ := ev.Properties["Method"].(string)
+				path, _ := ev.Properties["Path"].(string)
+				r := samtemplate.Route{Function: id, Method: strings.ToUpper(method), Path: path}
+				if first, dup := registered[r.Key()]; dup {
+					return fmt.Errorf("route %s is declared twice: by %s and by %s event %s", r.Key(), first, id, evName)
+				}
+				registered[r.Key()] = id + " event " + evName
+				apigw.Handle(mux, r.Key(), httpHandler, s.log)
 			case "DynamoDB":
 				factory, ok := opts.Stream[id]
 				if !ok {

@@ -10,6 +10,7 @@ import (
 	"github.com/flagline/flagline/internal/local/streampoll"
 	"github.com/flagline/flagline/shared/aggregate"
 	"github.com/flagline/flagline/shared/alert"
+	"github.com/flagline/flagline/shared/casesapi"
 	"github.com/flagline/flagline/shared/intake"
 )
 
@@ -20,6 +21,13 @@ func (opts *Options) Functions(log *slog.Logger) {
 	opts.HTTP = map[string]HTTPFactory{
 		"IngestFunction": func(cfg aws.Config, env map[string]string) (apigw.Handler, error) {
 			h, err := intake.FromEnv(cfg, Lookup(env), named("IngestFunction"))
+			if err != nil {
+				return nil, err
+			}
+			return h.Handle, nil
+		},
+		"CasesFunction": func(cfg aws.Config, env map[string]string) (apigw.Handler, error) {
+			h, err := casesapi.FromEnv(cfg, Lookup(env), named("CasesFunction"))
 			if err != nil {
 				return nil, err
 			}

@@ -59,7 +59,7 @@ func routed(c casestore.Case, level int) *alert.Alert {
 // published renders a and builds the SNS Publish the alert function makes.
 func published(t testing.TB, a *alert.Alert) (alert.Message, *sns.PublishInput) {
 	t.Helper()
-	m, err := alert.Render(a, "https://dashboard.example/")
+	m, err := alert.Render(a)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/streamimage"
 )
 
@@ -33,6 +34,17 @@ type alertWant struct {
 	severity  casestore.Severity
 	category  string // primary
 	platform  string
+	// recipients are the desks of runtimeDesks the alert goes to, one
+	// message each.
+	recipients []string
+}
+
+// runtimeDesks is the directory the suite applies: one desk each for IT and
+// GR, and the EU coordinator (MT has none), each with an inbox queue.
+var runtimeDesks = []contacts.ContactPoint{
+	{ID: "it-desk", Name: "Italy desk", Countries: []string{"IT"}, SMSMinSeverity: casestore.High},
+	{ID: "gr-desk", Name: "Greece desk", Countries: []string{"GR"}, SMSMinSeverity: casestore.High},
+	{ID: "eu-coordinator", Name: "EU coordinator", Countries: []string{"EU"}, SMSMinSeverity: casestore.High},
 }
 
 // alertEvents: the alerts each events/alert-*.json must publish (none: the
@@ -41,10 +53,12 @@ var alertEvents = map[string][]alertWant{
 	"alert-new-case.json": {{
 		caseID: "ivul6jn4ozqe6gny", level: 2, kind: "new", countries: []string{"IT", "MT"},
 		severity: casestore.Medium, category: "smuggling_offer", platform: "t.me",
+		recipients: []string{"it-desk"},
 	}},
 	"alert-escalation.json": {{
 		caseID: "ivul6jn4ozqe6gny", level: 5, kind: "escalation", countries: []string{"GR", "IT", "MT"},
 		severity: casestore.High, category: "smuggling_offer", platform: "t.me",
+		recipients: []string{"gr-desk", "it-desk"},
 	}},
 	"alert-ignored.json": nil,
 }
@@ -71,32 +85,67 @@ func runAlert(t *testing.T, fn *function, files []eventFile) {
 	if !strings.HasPrefix(topic, "arn:aws:sns:") {
 		t.Fatalf("ALERTS_TOPIC_ARN=%q is not a topic ARN", topic)
 	}
+	// The directory as `flagline contacts apply` stores it, each desk's
+	// endpoint an inbox queue: the function reads the entries, and each
+	// subscription's filter policy lets through its desk's messages only.
 	q := sqs.NewFromConfig(stack.AWS)
-	queue, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("runtimetest-alerts")})
-	if err != nil {
-		t.Fatal(err)
+	boxes := inboxes{}
+	dir := &contacts.Directory{}
+	for _, cp := range runtimeDesks {
+		queue, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("runtimetest-" + cp.ID)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: queue.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp.Endpoints = []contacts.Endpoint{{Protocol: contacts.SQS, Address: attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]}}
+		dir.ContactPoints = append(dir.ContactPoints, cp)
+		boxes[cp.ID] = &inbox{q: q, url: aws.ToString(queue.QueueUrl)}
 	}
-	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: queue.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := sns.NewFromConfig(stack.AWS).Subscribe(ctx, &sns.SubscribeInput{
-		TopicArn: aws.String(topic), Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]),
-	})
-	if err != nil {
+	clients := contacts.Clients{SNS: sns.NewFromConfig(stack.AWS), DynamoDB: db}
+	target := contacts.Target{TopicARN: topic, Table: table}
+	if _, err := contacts.Apply(ctx, clients, target, dir, contacts.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		sns.NewFromConfig(stack.AWS).Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: sub.SubscriptionArn})
-		q.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: queue.QueueUrl})
+		contacts.Apply(ctx, clients, target, &contacts.Directory{}, contacts.Options{})
+		for _, in := range boxes {
+			q.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(in.url)})
+		}
 	})
-	inbox := &inbox{q: q, url: aws.ToString(queue.QueueUrl)}
 	for _, f := range files {
-		t.Run(f.name, func(t *testing.T) { alertEventFile(t, fn, inbox, topic, f, alertEvents[f.name]) })
+		t.Run(f.name, func(t *testing.T) { alertEventFile(t, fn, boxes, topic, f, alertEvents[f.name]) })
 	}
 }
 
-func alertEventFile(t *testing.T, fn *function, in *inbox, topic string, f eventFile, want []alertWant) {
+// inboxes are the desks' inbox queues, by contact point id.
+type inboxes map[string]*inbox
+
+// receive collects the messages of every desk, want in all.
+func (b inboxes) receive(t *testing.T, want int) map[string][]snsEnvelope {
+	t.Helper()
+	out := map[string][]snsEnvelope{}
+	n := 0
+	for _, id := range slices.Sorted(maps.Keys(b)) {
+		got := b[id].receive(t, want-n)
+		n += len(got)
+		if len(got) > 0 {
+			out[id] = got
+		}
+	}
+	return out
+}
+
+func (b inboxes) drain(t *testing.T) {
+	t.Helper()
+	for _, in := range b {
+		in.drain(t)
+	}
+}
+
+func alertEventFile(t *testing.T, fn *function, in inboxes, topic string, f eventFile, want []alertWant) {
 	var ev events.DynamoDBEvent
 	decodeStrict(t, f.path, &ev)
 	if len(ev.Records) == 0 {
@@ -132,28 +181,49 @@ func alertEventFile(t *testing.T, fn *function, in *inbox, topic string, f event
 	for _, w := range want {
 		beforeCases[w.caseID] = getItem(t, casestore.Key(w.caseID), casestore.SortKey)
 	}
+	wantMessages := 0
+	for _, w := range want {
+		wantMessages += len(w.recipients)
+	}
 	checkStreamResponse(t, invoke(t, fn.emu, mustJSON(t, ev)))
-	msgs := in.receive(t, len(want))
+	msgs := in.receive(t, wantMessages)
 	after := takeSnapshot(t)
 
-	if len(msgs) != len(want) {
-		t.Fatalf("%d alerts published, want %d: %+v", len(msgs), len(want), msgs)
+	got := 0
+	for _, m := range msgs {
+		got += len(m)
+	}
+	if got != wantMessages {
+		t.Fatalf("%d messages published, want %d: %+v", got, wantMessages, msgs)
 	}
 	var wantChanged, wantAddedPrefix []string
+	wantAdded := 0
 	for _, w := range want {
 		alertID := w.caseID + "-" + strconv.Itoa(w.level)
-		i := slices.IndexFunc(msgs, func(m snsEnvelope) bool { return m.MessageAttributes["alert_id"].Value == alertID })
-		if i < 0 {
-			t.Errorf("no alert %s among %+v", alertID, msgs)
-			continue
-		}
-		checkAlertMessage(t, msgs[i], topic, alertID, w)
-
-		// alerted_level recorded on the case, nothing else of it changed,
-		// and one timeline event.
 		pk := casestore.Key(w.caseID)
+		for _, desk := range w.recipients {
+			// Each desk's own copy, in its own inbox only.
+			copyID := alertID + "-" + desk
+			i := slices.IndexFunc(msgs[desk], func(m snsEnvelope) bool { return m.MessageAttributes["alert_id"].Value == copyID })
+			if i < 0 {
+				t.Errorf("%s did not receive %s: %+v", desk, copyID, msgs[desk])
+				continue
+			}
+			checkAlertMessage(t, msgs[desk][i], topic, copyID, desk, w)
+			wantAddedPrefix = append(wantAddedPrefix, pk+" | DELIVERY#"+alertID+"#"+desk)
+		}
+		for desk, m := range msgs {
+			if !slices.Contains(w.recipients, desk) && len(m) > 0 {
+				t.Errorf("%s received %d messages of a case it does not answer for", desk, len(m))
+			}
+		}
+
+		// alerted_level recorded on the case, nothing else of it changed;
+		// one timeline event, one delivery record per desk, the case's
+		// listing entries (one per country, and EU when critical).
 		wantChanged = append(wantChanged, pk+" | "+casestore.SortKey)
-		wantAddedPrefix = append(wantAddedPrefix, pk+" | EVENT#")
+		wantAddedPrefix = append(wantAddedPrefix, pk+" | EVENT#", pk+" | LIST#")
+		wantAdded += 1 + len(w.recipients) + len(w.countries)
 		got := getItem(t, pk, casestore.SortKey)
 		if n, _ := got["alerted_level"].(*types.AttributeValueMemberN); n == nil || n.Value != strconv.Itoa(w.level) {
 			t.Errorf("case %s: alerted_level %v, want %d", w.caseID, got["alerted_level"], w.level)
@@ -168,12 +238,19 @@ func alertEventFile(t *testing.T, fn *function, in *inbox, topic string, f event
 	}
 	c := diff(before, after)
 	slices.Sort(wantChanged)
-	addedOK := len(c.added) == len(want)
+	addedOK := len(c.added) == wantAdded
 	for _, k := range c.added {
 		addedOK = addedOK && slices.ContainsFunc(wantAddedPrefix, func(p string) bool { return strings.HasPrefix(k, p) })
 	}
+	// A batch that alerts nothing still lists the cases it saw.
+	if len(want) == 0 {
+		addedOK = true
+		for _, k := range c.added {
+			addedOK = addedOK && strings.Contains(k, " | LIST#")
+		}
+	}
 	if !slices.Equal(c.changed, wantChanged) || !addedOK || len(c.removed) > 0 {
-		t.Errorf("the table changed by %s; want the cases %q changed and one timeline event each", c, wantChanged)
+		t.Errorf("the table changed by %s; want the cases %q changed, and one timeline event, one delivery record per desk and the listing entries each", c, wantChanged)
 	}
 
 	// Delivered again, the same records send nothing: alerted_level is recorded.
@@ -189,20 +266,21 @@ func alertEventFile(t *testing.T, fn *function, in *inbox, topic string, f event
 // checkAlertMessage checks the routing attributes DESIGN.md documents
 // (country as String.Array, severity, category, platform, case_id,
 // alert_id; and level) and the JSON payload SQS subscribers get.
-func checkAlertMessage(t *testing.T, m snsEnvelope, topic, alertID string, w alertWant) {
+func checkAlertMessage(t *testing.T, m snsEnvelope, topic, alertID, desk string, w alertWant) {
 	t.Helper()
 	if m.Type != "Notification" || m.TopicArn != topic {
 		t.Errorf("%s: %s from %s, want a Notification from %s", alertID, m.Type, m.TopicArn, topic)
 	}
 	countries, _ := json.Marshal(w.countries)
 	wantAttrs := map[string]struct{ Type, Value string }{
-		"country":  {"String.Array", string(countries)},
-		"severity": {"String", string(w.severity)},
-		"category": {"String", w.category},
-		"platform": {"String", w.platform},
-		"case_id":  {"String", w.caseID},
-		"alert_id": {"String", alertID},
-		"level":    {"Number", strconv.Itoa(w.level)},
+		"country":       {"String.Array", string(countries)},
+		"severity":      {"String", string(w.severity)},
+		"category":      {"String", w.category},
+		"platform":      {"String", w.platform},
+		"case_id":       {"String", w.caseID},
+		"alert_id":      {"String", alertID},
+		"level":         {"Number", strconv.Itoa(w.level)},
+		"contact_point": {"String", desk},
 	}
 	for name, want := range wantAttrs {
 		got, ok := m.MessageAttributes[name]

@@ -38,6 +38,7 @@ var suites = map[string]suite{
 	"ingest":    ingestSuite,
 	"aggregate": aggregateSuite,
 	"alert":     alertSuite,
+	"cases":     casesSuite,
 }
 
 // TestFunctions builds each function of template.yaml once, runs it under

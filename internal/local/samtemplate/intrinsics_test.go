@@ -20,7 +20,7 @@ func loadProject(t *testing.T) *Template {
 }
 
 var projectLocals = Locals{
-	Refs:  map[string]string{"Table": "flagline-Table", "AlertsTopic": "arn:aws:sns:eu-west-1:123456789012:flagline-AlertsTopic"},
+	Refs:  map[string]string{"Table": "flagline-Table", "AlertsTopic": "arn:aws:sns:eu-west-1:123456789012:flagline-AlertsTopic", "HttpApi": "local00api"},
 	Attrs: map[string]string{"Table.StreamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/flagline-Table/stream/x"},
 }
 
