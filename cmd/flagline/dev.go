@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/flagline/flagline/internal/local/devstack"
 	"github.com/flagline/flagline/internal/local/inbox"
+	"github.com/flagline/flagline/internal/local/samtemplate"
 	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/webhook"
 )
@@ -39,8 +41,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	tpl := fs.String("template", "template.yaml", "the SAM template to run")
 	motoPort := fs.Int("moto-port", 0, "loopback port for moto_server (0: a free one); fix it to point `sam local` at it with env.json")
 	contactsFile := fs.String("contacts", "contacts.example.yaml", "contact directory to subscribe, each contact point to a local inbox (\"\" for none)")
+	params := paramFlag{}
+	fs.Var(params, "param", "override a template parameter, `Name=Value`, as sam deploy --parameter-overrides does (repeatable)")
+	scheduleEvery := fs.Duration("schedule-every", 0, "run every scheduled function at this interval (e.g. 2s) instead of its rate; 0: the template's rate")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if *scheduleEvery < 0 {
+		return usageError{fmt.Errorf("-schedule-every %v: not positive", *scheduleEvery)}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
@@ -72,6 +83,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Contacts: dir,
 		Log:      devLog,
 		MotoPort: *motoPort,
+		Params:   params,
+		// A positive interval replaces every schedule's rate.
+		ScheduleEvery: *scheduleEvery,
 	}
 	opts.Functions(devLog)
 	box := inbox.New(0)
@@ -81,10 +95,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		m.Handle("GET "+inbox.JSONPath, h)
 	}
 	stack, err := devstack.Start(ctx, opts)
+	if errors.Is(err, samtemplate.ErrInvalidParameter) {
+		return usageError{err}
+	}
 	if err != nil {
 		return err
 	}
 	defer stack.Close()
+	printOverrides(stdout, stack.Template(), params, *scheduleEvery, stack.Schedules)
 
 	fmt.Fprintf(stdout, "moto_server (local AWS): %s\n", stack.Moto.URL)
 	for _, id := range slices.Sorted(maps.Keys(stack.Locals.Refs)) {
@@ -133,6 +151,49 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	stack.Close()
 	fmt.Fprintln(stderr, "flagline dev: stopped")
 	return nil
+}
+
+// paramFlag collects repeated -param Name=Value flags.
+type paramFlag map[string]string
+
+func (p paramFlag) String() string { return "" }
+
+func (p paramFlag) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("%q: want Name=Value", v)
+	}
+	if _, dup := p[name]; dup {
+		return fmt.Errorf("parameter %s given twice", name)
+	}
+	p[name] = value
+	return nil
+}
+
+// printOverrides prints the parameter overrides and schedules in effect
+// (a NoEcho parameter's value masked).
+func printOverrides(w io.Writer, tpl *samtemplate.Template, params map[string]string, every time.Duration, schedules []devstack.ScheduledFunction) {
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		p, err := tpl.DeclaredParameter(name)
+		if err != nil {
+			continue // Start has checked every name
+		}
+		def := "no default"
+		if p.HasDefault {
+			def = "template default " + p.Shown(p.Default)
+		}
+		fmt.Fprintf(w, "param    %s = %s (%s)\n", name, p.Shown(params[name]), def)
+	}
+	if every > 0 && len(schedules) == 0 {
+		fmt.Fprintf(w, "schedule every %v: the template has no scheduled function\n", every)
+	}
+	for _, sf := range schedules {
+		if sf.Disabled {
+			fmt.Fprintf(w, "schedule %-40s → %s (disabled in the template)\n", sf.Expression, sf.Function)
+			continue
+		}
+		fmt.Fprintf(w, "schedule %-40s → %s\n", fmt.Sprintf("every %v (template: %s)", sf.Every, sf.Expression), sf.Function)
+	}
 }
 
 // firstKey is m's smallest key, "" when m is empty.

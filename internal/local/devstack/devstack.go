@@ -62,6 +62,16 @@ type Options struct {
 	// Env overrides variables of every function's environment (only those
 	// the function declares, as `sam local invoke --env-vars` does).
 	Env map[string]string
+	// Params override template parameters, as `sam deploy
+	// --parameter-overrides Name=Value` does: the value is used wherever
+	// the template refers to the parameter (environments, schedules,
+	// conditions). Start checks them as CloudFormation does before
+	// creating anything (samtemplate.CheckParameters).
+	Params map[string]string
+	// ScheduleEvery, when positive, runs every scheduled function at this
+	// interval instead of its rate(…) or cron(…) expression (a deadline of
+	// seconds can then be watched locally). Zero keeps the template's rate.
+	ScheduleEvery time.Duration
 	// HTTP, Stream and Schedule map a function's logical id to its factory.
 	// A function the template declares with no factory is an error.
 	HTTP     map[string]HTTPFactory
@@ -107,6 +117,8 @@ type Stack struct {
 	// NotEmulated lists resources the template declares that have no local
 	// stand-in (keys, alarms, log groups, policies).
 	NotEmulated []string
+	// Schedules are the scheduled functions' events as the stack runs them.
+	Schedules []ScheduledFunction
 
 	tpl      *samtemplate.Template
 	pollers  []*streampoll.Poller
@@ -138,6 +150,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// CloudFormation refuses a bad parameter value before it creates
+	// anything; so does the stack, before moto_server starts.
+	if err := tpl.CheckParameters(opts.Params); err != nil {
+		return nil, err
+	}
+	if opts.ScheduleEvery < 0 {
+		return nil, fmt.Errorf("schedule interval %v: not positive", opts.ScheduleEvery)
+	}
 	bin, err := motoserver.Binary(filepath.Dir(opts.Template))
 	if err != nil {
 		return nil, err
@@ -160,7 +180,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Credentials:  credentials.NewStaticCredentialsProvider("testing", "testing", ""),
 		BaseEndpoint: aws.String(s.Moto.URL),
 	}
-	s.Locals = samtemplate.Locals{Refs: map[string]string{}, Attrs: map[string]string{}, Region: motoserver.Region, StackName: "flagline-local"}
+	s.Locals = samtemplate.Locals{Refs: map[string]string{}, Attrs: map[string]string{}, Params: maps.Clone(opts.Params), Region: motoserver.Region, StackName: "flagline-local"}
 	if err := s.createResources(ctx); err != nil {
 		return nil, err
 	}
@@ -306,7 +326,7 @@ func (s *Stack) wire(cfg aws.Config, opts Options, mux *http.ServeMux) error {
 		return err
 	}
 	streams := map[string]*streampoll.Poller{}
-	overrides := withLocalSecrets(opts.Env, s.URL)
+	overrides := functionOverrides(opts, s.URL)
 	// Route key → the event that declared it. API Gateway refuses a second
 	// route with the same key (CreateRoute answers 409 ConflictException,
 	// https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid-routes.html);
@@ -371,7 +391,7 @@ func (s *Stack) wire(cfg aws.Config, opts Options, mux *http.ServeMux) error {
 				if !ok {
 					return fmt.Errorf("no local handler for %s (schedule %s)", id, evName)
 				}
-				if err := s.schedule(cfg, env, id, ev.Properties, factory); err != nil {
+				if err := s.schedule(cfg, env, id, evName, opts.ScheduleEvery, factory); err != nil {
 					return fmt.Errorf("%s schedule %s: %w", id, evName, err)
 				}
 			default:
@@ -498,12 +518,60 @@ func (s *Stack) queueURL(arn string) string {
 	return ""
 }
 
-// schedule runs a scheduled function every rate(...) period.
-func (s *Stack) schedule(cfg aws.Config, env map[string]string, id string, props map[string]any, factory ScheduleFactory) error {
-	every, err := ParseRate(fmt.Sprint(props["Schedule"]))
+// paramDashboardURL is the template parameter DASHBOARD_URL follows.
+const paramDashboardURL = "DashboardUrl"
+
+// functionOverrides are the environment overrides of every function:
+// opts.Env with the local secrets and, unless a DashboardUrl parameter is
+// given, DASHBOARD_URL = the stack's URL. The stack's URL stands in for the
+// template's default (the execute-api URL); a DashboardUrl given as a
+// parameter is where the links are meant to point, as when deployed.
+func functionOverrides(opts Options, stackURL string) map[string]string {
+	overrides := withLocalSecrets(opts.Env, stackURL)
+	if _, set := opts.Env[EnvDashboardURL]; !set && opts.Params[paramDashboardURL] != "" {
+		delete(overrides, EnvDashboardURL)
+	}
+	return overrides
+}
+
+// ScheduledFunction is a Schedule or ScheduleV2 event as the stack runs it.
+type ScheduledFunction struct {
+	Function, Event string
+	// Expression is the template's schedule expression, parameters
+	// evaluated.
+	Expression string
+	// Every is how often the function runs here: Options.ScheduleEvery
+	// when set, else the expression's rate. Zero when Disabled.
+	Every time.Duration
+	// Disabled: the template disables the schedule (Enabled false, State
+	// DISABLED), so it never runs, as a disabled rule never fires.
+	Disabled bool
+}
+
+// schedule runs a scheduled function every rate(...) period, or every
+// override when that is positive. Without an override only rate(…) runs
+// locally; with one, a cron(…) expression runs at the override's interval
+// too. at(…) (one time, ScheduleV2) does not run locally.
+func (s *Stack) schedule(cfg aws.Config, env map[string]string, id, event string, override time.Duration, factory ScheduleFactory) error {
+	ev, err := s.tpl.ScheduleEvent(id, event, s.Locals)
 	if err != nil {
 		return err
 	}
+	sf := ScheduledFunction{Function: id, Event: event, Expression: ev.Expression, Disabled: !ev.Enabled}
+	if sf.Disabled {
+		s.Schedules = append(s.Schedules, sf)
+		return nil
+	}
+	every, err := ParseRate(ev.Expression)
+	switch {
+	case err == nil && override > 0:
+		every = override
+	case err != nil && override > 0 && strings.HasPrefix(ev.Expression, "cron(") && strings.HasSuffix(ev.Expression, ")"):
+		every = override
+	case err != nil:
+		return err
+	}
+	sf.Every = every
 	run, err := factory(cfg, env)
 	if err != nil {
 		return err
@@ -524,8 +592,12 @@ func (s *Stack) schedule(cfg aws.Config, env map[string]string, id string, props
 			}
 		}
 	}()
+	s.Schedules = append(s.Schedules, sf)
 	return nil
 }
+
+// Template is the template the stack runs.
+func (s *Stack) Template() *samtemplate.Template { return s.tpl }
 
 // FunctionEnv is a function's environment as the template declares it,
 // evaluated against the local resources, with overrides for the variables
