@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/flagline/flagline/shared/caseaction"
+	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/linksign"
 )
 
@@ -124,6 +125,11 @@ func signedQuery(req events.APIGatewayV2HTTPRequest) string {
 // linkPost answers POST /cases/{case_id}/{action}: performs the link's
 // action as its contact point and shows the case with the outcome. The
 // form body carries nothing and is ignored.
+//
+// A refusal that leaves the case exactly as the caller's own action would
+// (a reload or a second click of a button that already worked: the case is
+// acknowledged by this desk, or this desk leads) is shown as done, 200, not
+// as a conflict.
 func (h *Handler) linkPost(ctx context.Context, req events.APIGatewayV2HTTPRequest, o *outcome) events.APIGatewayV2HTTPResponse {
 	action := req.PathParameters["action"]
 	la, ok := linkActions[action]
@@ -142,11 +148,55 @@ func (h *Handler) linkPost(ctx context.Context, req events.APIGatewayV2HTTPReque
 	if a.Status == 404 {
 		return notFoundPage()
 	}
-	b := &banner{Kind: "ok", Text: la.done + actor.ContactPoint}
-	if a.Status != 200 {
+	c, timeline, page := h.readCase(ctx, actor, o)
+	if page != nil {
+		return *page
+	}
+	status, b := a.Status, &banner{Kind: "ok", Text: la.done + actor.ContactPoint}
+	done := already(actor.ContactPoint, action, c, timeline)
+	switch {
+	case done != nil && (a.Status == 409 || (a.Status == 200 && !hasEvent(a))):
+		// A 200 without an event: claim_lead by the lead itself.
+		status, b = 200, done
+	case a.Status != 200:
 		b = refusal(actor.ContactPoint, action, a)
 	}
-	return h.showCase(ctx, a.Status, link, key, actor, b, true, o)
+	return h.renderCase(status, link, key, actor, c, timeline, b, true)
+}
+
+// hasEvent reports whether a 200 answer of an action carries the event it
+// wrote (caseaction answers without one when the action changed nothing).
+func hasEvent(a caseaction.Answer) bool {
+	var body struct {
+		Event json.RawMessage `json:"event"`
+	}
+	return json.Unmarshal(a.Body, &body) == nil && len(body.Event) > 0 && string(body.Event) != "null"
+}
+
+// already is the banner for a case already in the state that cp's action
+// would put it in, by cp's own doing, or nil: acknowledged, the last change
+// of status to acknowledged being cp's (an acknowledge, or its claim_lead
+// of an open case); or led by cp.
+func already(cp, action string, c *casestore.Case, timeline []casestore.Event) *banner {
+	switch action {
+	case linksign.Acknowledge:
+		if c.Status != casestore.StatusAcknowledged {
+			return nil
+		}
+		for i := len(timeline) - 1; i >= 0; i-- {
+			if e := timeline[i]; e.Status != "" {
+				if e.Status != casestore.StatusAcknowledged || e.Actor != cp {
+					return nil
+				}
+				return &banner{Kind: "ok", Text: "Already acknowledged by " + cp + " at " + utc(e.At)}
+			}
+		}
+	case linksign.ClaimLead:
+		if c.Lead == cp {
+			return &banner{Kind: "ok", Text: cp + " leads this case since " + utc(c.LeadSince)}
+		}
+	}
+	return nil
 }
 
 // refusal explains an action's refusal (409 and others) for the banner.
@@ -183,16 +233,53 @@ func refusal(cp, action string, a caseaction.Answer) *banner {
 // that opened the page. fromAction: the page answers an action path
 // (/cases/{id}/{action}), so the buttons' paths are relative to it.
 func (h *Handler) showCase(ctx context.Context, status int, link linksign.Link, key linksign.Key, actor caseaction.Actor, b *banner, fromAction bool, o *outcome) events.APIGatewayV2HTTPResponse {
+	c, timeline, page := h.readCase(ctx, actor, o)
+	if page != nil {
+		return *page
+	}
+	return h.renderCase(status, link, key, actor, c, timeline, b, fromAction)
+}
+
+// readCase reads the case of a link's page and its timeline, or the page to
+// answer instead (not found, unavailable).
+func (h *Handler) readCase(ctx context.Context, actor caseaction.Actor, o *outcome) (*casestore.Case, []casestore.Event, *events.APIGatewayV2HTTPResponse) {
 	c, timeline, err := h.Cases.Get(ctx, o.caseID, actor)
 	switch {
 	case errors.Is(err, caseaction.ErrNotFound):
-		return notFoundPage()
+		page := notFoundPage()
+		return nil, nil, &page
 	case err != nil:
 		o.err = err.Error()
-		return unavailablePage()
+		page := unavailablePage()
+		return nil, nil, &page
 	}
+	return c, timeline, nil
+}
+
+// linkButtons are the actions whose buttons the case page shows for case
+// c: Acknowledge while the case is open, Take the lead while it has no lead
+// and is not closed or a false positive. A button for an action that
+// cannot apply would only lead to a refusal.
+func linkButtons(c *casestore.Case) []string {
+	status := c.Status
+	if status == "" { // a case item that predates statuses is open
+		status = casestore.StatusOpen
+	}
+	var out []string
+	if status == casestore.StatusOpen {
+		out = append(out, linksign.Acknowledge)
+	}
+	if c.Lead == "" && status != casestore.StatusClosed && status != casestore.StatusFalsePositive {
+		out = append(out, linksign.ClaimLead)
+	}
+	return out
+}
+
+// renderCase is the case page of c for a link's contact point, with the
+// buttons linkButtons allows, signed as showCase describes.
+func (h *Handler) renderCase(status int, link linksign.Link, key linksign.Key, actor caseaction.Actor, c *casestore.Case, timeline []casestore.Event, b *banner, fromAction bool) events.APIGatewayV2HTTPResponse {
 	var forms []form
-	for _, action := range []string{linksign.Acknowledge, linksign.ClaimLead} {
+	for _, action := range linkButtons(c) {
 		l := linksign.Link{CaseID: c.ID, ContactPoint: link.ContactPoint, Action: action, Expires: link.Expires}
 		// Relative to the page's own path, so the pages work under any
 		// base URL: /cases/{id} or /cases/{id}/{action}.

@@ -269,9 +269,23 @@ func TestAuthorisationMatrix(t *testing.T) {
 	if err := json.Unmarshal([]byte(detail.Body), &got); err != nil || got.Case.Status != casestore.StatusAcknowledged || len(got.Timeline) != 1 || got.Timeline[0].Actor != "it-polpost" {
 		t.Errorf("after the POST: %s (%v)", detail.Body, err)
 	}
-	// Pressed again: the conflict explained, nothing more recorded.
+	// Pressed again (a reload, a double click): shown as done, as the desk's
+	// own action left it, with no Acknowledge button; nothing more recorded.
+	afterFirst := s.caseItems(t)
 	again := s.do(t, linkRequest(casesapi.RouteLinkPost, linksign.Acknowledge, ack))
-	if again.StatusCode != 409 || !strings.Contains(again.Body, "it-polpost could not acknowledge the case: the case is acknowledged") {
+	if again.StatusCode != 200 || !strings.Contains(again.Body, "Already acknowledged by it-polpost") || strings.Contains(again.Body, "could not") {
 		t.Errorf("second POST %d:\n%s", again.StatusCode, again.Body)
+	}
+	if strings.Contains(again.Body, ">Acknowledge</button>") {
+		t.Errorf("the page of an acknowledged case offers Acknowledge:\n%s", again.Body)
+	}
+	// Another desk's button finds the case acknowledged by someone else: the
+	// conflict explained.
+	other := s.do(t, linkRequest(casesapi.RouteLinkPost, linksign.Acknowledge, s.link("eu-coord", linksign.Acknowledge, valid)))
+	if other.StatusCode != 409 || !strings.Contains(other.Body, "eu-coord could not acknowledge the case: the case is acknowledged") {
+		t.Errorf("another desk's POST %d:\n%s", other.StatusCode, other.Body)
+	}
+	if after := s.caseItems(t); after != afterFirst {
+		t.Errorf("a repeated or refused POST changed the case's items:\nbefore %s\nafter  %s", afterFirst, after)
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -33,8 +36,43 @@ func (s *Stack) createTokens(ctx context.Context, dir *contacts.Directory) error
 	return nil
 }
 
-func (s *Stack) serveTokens(w http.ResponseWriter, _ *http.Request) {
+// serveTokens answers TokensPath only to a request from this machine that
+// names this machine: its remote address is a loopback address, and its Host
+// is localhost or a loopback address (any port). The Host check stops DNS
+// rebinding: a web page on a name that its owner re-points at 127.0.0.1
+// reaches the server from the browser's loopback address, but its requests
+// carry that name as Host. Anything else is 403.
+func (s *Stack) serveTokens(w http.ResponseWriter, r *http.Request) {
+	if !loopbackAddr(r.RemoteAddr) || !loopbackHost(r.Host) {
+		http.Error(w, "the tokens are served only to http://localhost or a loopback address on this machine", http.StatusForbidden)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(s.Tokens)
+}
+
+// loopbackAddr reports whether a request's RemoteAddr ("ip:port") is a
+// loopback address (127.0.0.0/8, ::1, or IPv4 loopback mapped into IPv6).
+func loopbackAddr(remote string) bool {
+	ap, err := netip.ParseAddrPort(remote)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
+}
+
+// loopbackHost reports whether a Host header names this machine: localhost
+// or a loopback address literal, with or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	if strings.Contains(host, "%") { // a zone names an interface, not this machine
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }

@@ -1,0 +1,122 @@
+//go:build integration
+
+package casesapi_test
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/flagline/flagline/internal/local/apigw"
+	"github.com/flagline/flagline/shared/casesapi"
+)
+
+// contractSpec is the OpenAPI document that desks integrate against.
+const contractSpec = "../../docs/openapi.yaml"
+
+// TestCasesContractSchemathesis runs schemathesis, which generates requests
+// from docs/openapi.yaml, against the case API's JSON routes (^/v1/cases),
+// served by the handler FromEnv builds over moto behind the HTTP API's
+// routes, as the EU coordinator's token (it may list any country and act on
+// every case). It fails on a 5xx, a status, header, media type or body that
+// the document does not describe: every refusal the API answers, its field
+// codes included.
+func TestCasesContractSchemathesis(t *testing.T) {
+	venv := os.Getenv("FLAGLINE_VENV")
+	if venv == "" {
+		venv = filepath.Join("..", "..", ".venv")
+	}
+	st, err := filepath.Abs(filepath.Join(venv, "bin", "schemathesis"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(st); err != nil {
+		t.Fatalf("schemathesis is not installed (make venv): %v", err)
+	}
+	spec, err := filepath.Abs(contractSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s := newStack(t)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	var (
+		mu       sync.Mutex
+		answered = map[string]int{} // "route status" → count
+	)
+	mux := http.NewServeMux()
+	for _, route := range casesapi.Routes {
+		apigw.Handle(mux, route, apigw.Handler(s.h.Handle), log)
+	}
+	// What no route matches: API Gateway's own answer.
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"message":"Not Found"}`)
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := mux.Handler(r)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		mux.ServeHTTP(rec, r)
+		mu.Lock()
+		answered[fmt.Sprintf("%s %d", pattern, rec.status)]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+
+	cmd := exec.CommandContext(t.Context(), st, "run", spec,
+		"--url", srv.URL,
+		// The case API's JSON routes; the intake has its own contract test
+		// and the link pages are HTML.
+		"--include-path-regex", "^/v1/cases",
+		"--header", "Authorization: Bearer "+s.tokens["eu-coord"],
+		"--mode", "all",
+		"--phases", "examples,coverage,fuzzing",
+		"--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
+		"--max-examples", "60",
+		"--seed", "9",
+		"--workers", "1",
+		"--no-color",
+	)
+	cmd.Dir = t.TempDir() // schemathesis keeps its example database in the working directory
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("schemathesis: %v\n%s", err, out)
+	}
+
+	total := 0
+	for _, k := range slices.Sorted(maps.Keys(answered)) {
+		t.Logf("%5d × %s", answered[k], k)
+		total += answered[k]
+	}
+	t.Logf("%d requests", total)
+	// The run must have reached every operation's success, not only its
+	// refusals.
+	for _, route := range []string{casesapi.RouteList, casesapi.RouteDetail, casesapi.RouteAction} {
+		method, path, _ := strings.Cut(route, " ")
+		if answered[method+" "+path+" 200"] == 0 {
+			t.Errorf("no request to %s was answered 200; the run explored refusals only\n%s", route, out)
+		}
+	}
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
