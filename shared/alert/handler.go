@@ -65,15 +65,30 @@ type invocation struct {
 	keyTried bool
 }
 
+// DeadlineMargin is the time Handle keeps in hand before the invocation's
+// deadline: with less left it starts no record and no publish, so that a
+// timeout never falls between a publish and its delivery record (which
+// would send that desk's copy again on the retry).
+const DeadlineMargin = 5 * time.Second
+
+// ErrDeadline fails the record Handle was at when the invocation's
+// deadline came within DeadlineMargin; the retry takes it from there.
+var ErrDeadline = errors.New("invocation deadline near: record left for the retry")
+
 // Handle handles a batch of stream records, in order.
 //
 // Lambda retries a stream batch from its first failed record, so at the
-// first record that fails, Handle stops and reports that record's sequence
-// number as the only batch item failure; the records after it are left for
-// the retry. Permanent failures (a refused publish, an undecodable record)
-// are reported the same way rather than dropped: the event source's finite
-// MaximumRetryAttempts then hands the batch to its on-failure destination,
-// so nothing is lost silently and the shard is not blocked for ever.
+// first record that fails, Handle stops sending and reports that record's
+// sequence number as the only batch item failure; the records after it are
+// left for the retry. It still projects their case listings (best effort:
+// an error is logged and changes nothing), so the listing does not wait
+// for the retry, nor miss them when the retries run out. Permanent failures
+// (a refused publish, an undecodable record) are reported the same way
+// rather than dropped: the event source's finite MaximumRetryAttempts then
+// hands the batch to its on-failure destination, so nothing is lost
+// silently and the shard is not blocked for ever. When the invocation's
+// deadline comes within DeadlineMargin, the record at hand fails with
+// ErrDeadline and nothing more is done.
 // Retrying a record is safe: the listing is a plain overwrite; before
 // publishing, a consistent read of the case's alerted_level skips an alert
 // already recorded (also the stale images a busy case writes before its
@@ -84,13 +99,17 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	var resp events.DynamoDBEventResponse
 	var m invocationMetrics
 	inv := &invocation{m: &m}
-	for _, rec := range ev.Records {
+	for i, rec := range ev.Records {
 		err := h.process(ctx, inv, rec)
-		if err != nil {
-			m.failures++
-			resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: rec.Change.SequenceNumber}}
-			break
+		if err == nil {
+			continue
 		}
+		m.failures++
+		resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: rec.Change.SequenceNumber}}
+		if !errors.Is(err, ErrDeadline) {
+			h.projectRest(ctx, ev.Records[i+1:])
+		}
+		break
 	}
 	if h.Metrics != nil {
 		if err := m.write(h.Metrics, h.now()); err != nil {
@@ -100,11 +119,43 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	return resp, nil
 }
 
+// projectRest projects the case images of records left for the retry,
+// while the deadline allows. Errors are logged only: the batch item
+// failure is already set, and the retry projects them again.
+func (h *Handler) projectRest(ctx context.Context, recs []events.DynamoDBEventRecord) {
+	for _, rec := range recs {
+		if nearDeadline(ctx) {
+			return
+		}
+		log := h.log().With("event_id", rec.EventID, "sequence_number", rec.Change.SequenceNumber)
+		cur, _, ok, err := decodeCase(rec)
+		if err != nil || !ok {
+			continue
+		}
+		if err := h.project(ctx, &cur); err != nil {
+			log.WarnContext(ctx, "project case left for the retry", "case_id", cur.ID, "error", err)
+		}
+	}
+}
+
+// nearDeadline reports whether ctx's deadline is less than DeadlineMargin
+// away. Lambda's context carries the invocation's deadline
+// (https://docs.aws.amazon.com/lambda/latest/dg/golang-context.html); a
+// context without one is never near it.
+func nearDeadline(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) < DeadlineMargin
+}
+
 // process takes one record through its steps: the listing, the reopening,
 // a reopened alert, and the alert of the case's level. It logs its own
 // outcome.
 func (h *Handler) process(ctx context.Context, inv *invocation, rec events.DynamoDBEventRecord) (err error) {
 	log := h.log().With("event_id", rec.EventID, "sequence_number", rec.Change.SequenceNumber)
+	if nearDeadline(ctx) {
+		h.fail(ctx, log, ErrDeadline)
+		return ErrDeadline
+	}
 	cur, old, ok, err := decodeCase(rec)
 	if err != nil {
 		h.fail(ctx, log.With("case_id", imageString(rec.Change.NewImage, "case_id")), err)
@@ -180,6 +231,14 @@ func (h *Handler) sendLevel(ctx context.Context, inv *invocation, log *slog.Logg
 // sendReopened sends a reopened alert to the case's lead, or its desks, and
 // records its event; alerted_level is left alone.
 func (h *Handler) sendReopened(ctx context.Context, inv *invocation, log *slog.Logger, a *Alert) error {
+	alerted, found, err := AlertedReopenCount(ctx, h.DB, h.Table, a.Case.ID)
+	if err != nil {
+		return err
+	}
+	if found && alerted >= a.Case.ReopenCount {
+		log.DebugContext(ctx, "alert already sent", "alerted_reopen_count", alerted)
+		return nil
+	}
 	a.Countries = Route(a)
 	dir, err := h.directory(ctx, inv)
 	if err != nil {
@@ -221,6 +280,11 @@ func (h *Handler) deliver(ctx context.Context, inv *invocation, log *slog.Logger
 		if delivered[r.ID] {
 			log.DebugContext(ctx, "alert already delivered", "contact_point", r.ID)
 			continue
+		}
+		if nearDeadline(ctx) {
+			// The copies published so far have their delivery records;
+			// the retry sends the rest.
+			return errors.Join(append(errs, ErrDeadline)...)
 		}
 		c := *a
 		c.Recipient = r.ID
@@ -299,9 +363,9 @@ func (h *Handler) fail(ctx context.Context, log *slog.Logger, err error) {
 }
 
 // Retryable reports whether err may pass on a retry: throttling, server
-// faults, timeouts, a transaction conflict.
+// faults, timeouts, a transaction conflict, the invocation's deadline.
 func Retryable(err error) bool {
-	return awserr.Retryable(err) || transientCancel(err)
+	return awserr.Retryable(err) || transientCancel(err) || errors.Is(err, ErrDeadline)
 }
 
 // imageString is a string attribute of an image, or "".

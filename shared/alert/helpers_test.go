@@ -145,6 +145,7 @@ func (f *fakeSNS) Publish(_ context.Context, in *sns.PublishInput, _ ...func(*sn
 type memTable struct {
 	mu          sync.Mutex
 	alerted     map[string]int // pk → alerted_level; a present key is an existing case
+	reopens     map[string]int // pk → alerted_reopen_count
 	events      []map[string]types.AttributeValue
 	items       map[string]map[string]types.AttributeValue // pk + "|" + sk → item
 	gets        int
@@ -160,7 +161,7 @@ type memTable struct {
 }
 
 func newMemTable(caseIDs ...string) *memTable {
-	m := &memTable{alerted: map[string]int{}, items: map[string]map[string]types.AttributeValue{}}
+	m := &memTable{alerted: map[string]int{}, reopens: map[string]int{}, items: map[string]map[string]types.AttributeValue{}}
 	for _, id := range caseIDs {
 		m.alerted[casestore.Key(id)] = 0
 	}
@@ -245,6 +246,9 @@ func (m *memTable) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...fu
 	item := map[string]types.AttributeValue{}
 	if level > 0 {
 		item["alerted_level"] = &types.AttributeValueMemberN{Value: strconv.Itoa(level)}
+	}
+	if n := m.reopens[pk]; n > 0 {
+		item["alerted_reopen_count"] = &types.AttributeValueMemberN{Value: strconv.Itoa(n)}
 	}
 	return &dynamodb.GetItemOutput{Item: item}, nil
 }
@@ -345,6 +349,9 @@ func (m *memTable) TransactWriteItems(_ context.Context, in *dynamodb.TransactWr
 	}
 	u := in.TransactItems[0].Update
 	pk := u.Key["pk"].(*types.AttributeValueMemberS).Value
+	if v, ok := u.ExpressionAttributeValues[":n"]; ok {
+		return m.recordReopened(in, pk, v)
+	}
 	level, _ := strconv.Atoi(u.ExpressionAttributeValues[":l"].(*types.AttributeValueMemberN).Value)
 	cur, exists := m.alerted[pk]
 	if !exists || cur >= level {
@@ -352,6 +359,35 @@ func (m *memTable) TransactWriteItems(_ context.Context, in *dynamodb.TransactWr
 	}
 	m.alerted[pk] = level
 	m.events = append(m.events, in.TransactItems[1].Put.Item)
+	return &dynamodb.TransactWriteItemsOutput{}, nil
+}
+
+// recordReopened applies the record of a reopened alert: alerted_reopen_count
+// raised to :n if the case exists and it is lower, and the event (when the
+// transaction has one) put into items if its key is free; cancelled with
+// DynamoDB's per-item reasons otherwise.
+func (m *memTable) recordReopened(in *dynamodb.TransactWriteItemsInput, pk string, v types.AttributeValue) (*dynamodb.TransactWriteItemsOutput, error) {
+	n, _ := strconv.Atoi(v.(*types.AttributeValueMemberN).Value)
+	_, exists := m.alerted[pk]
+	reasons := []string{"None"}
+	failed := !exists || m.reopens[pk] >= n
+	if failed {
+		reasons[0] = "ConditionalCheckFailed"
+	}
+	if len(in.TransactItems) > 1 {
+		reasons = append(reasons, "None")
+		if _, taken := m.items[itemKey(in.TransactItems[1].Put.Item)]; taken {
+			reasons[1], failed = "ConditionalCheckFailed", true
+		}
+	}
+	if failed {
+		return nil, cancelled(reasons...)
+	}
+	m.reopens[pk] = n
+	if len(in.TransactItems) > 1 {
+		event := in.TransactItems[1].Put.Item
+		m.items[itemKey(event)] = event
+	}
 	return &dynamodb.TransactWriteItemsOutput{}, nil
 }
 

@@ -304,8 +304,8 @@ func TestReopenedAlertGoesToTheLead(t *testing.T) {
 	if s := aws.ToString(x.sns.calls[0].Subject); !strings.HasPrefix(s, "[Flagline] Reopened: ") {
 		t.Errorf("subject %q", s)
 	}
-	if x.db.transacts != 0 || x.db.alerted[casestore.Key(reopened.ID)] != 0 {
-		t.Errorf("alerted_level touched: %d transactions", x.db.transacts)
+	if x.db.alerted[casestore.Key(reopened.ID)] != 0 || x.db.reopens[casestore.Key(reopened.ID)] != 1 {
+		t.Errorf("alerted_level %v, alerted_reopen_count %v: want 0 and 1", x.db.alerted, x.db.reopens)
 	}
 	if ev := x.db.withPrefix(casestore.EventPrefix); len(ev) != 1 || ev[0]["kind"].(*types.AttributeValueMemberS).Value != "reopened" {
 		t.Errorf("events %v", ev)

@@ -16,7 +16,7 @@ import (
 )
 
 // DB is the part of the DynamoDB client the alert function uses: the case's
-// alerted_level (GetItem), the directory (GetItem, BatchGetItem), delivery
+// alerted_level and alerted_reopen_count (GetItem), the directory (GetItem, BatchGetItem), delivery
 // records (Query, PutItem), the record of an alert (TransactWriteItems,
 // PutItem) and the case listing (BatchWriteItem, shared/caseindex).
 type DB interface {
@@ -48,11 +48,25 @@ func EventSortKey(t time.Time, alertID string) string {
 // alert of that level is recorded, and each would otherwise send it again.
 // found is false when the case item does not exist.
 func AlertedLevel(ctx context.Context, db DB, table, caseID string) (level int, found bool, err error) {
+	return alertedCount(ctx, db, table, caseID, "alerted_level")
+}
+
+// AlertedReopenCount reads the case's alerted_reopen_count with a
+// consistent read, for the same reason as AlertedLevel: images written
+// between a reopening and the record of its alert all ask for it. found is
+// false when the case item does not exist.
+func AlertedReopenCount(ctx context.Context, db DB, table, caseID string) (n int, found bool, err error) {
+	return alertedCount(ctx, db, table, caseID, "alerted_reopen_count")
+}
+
+// alertedCount reads one number attribute of the case item consistently;
+// absent is 0.
+func alertedCount(ctx context.Context, db DB, table, caseID, attr string) (value int, found bool, err error) {
 	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:                aws.String(table),
 		Key:                      caseKey(caseID),
 		ProjectionExpression:     aws.String("#a"),
-		ExpressionAttributeNames: map[string]string{"#a": "alerted_level"},
+		ExpressionAttributeNames: map[string]string{"#a": attr},
 		ConsistentRead:           aws.Bool(true),
 	})
 	if err != nil {
@@ -61,15 +75,15 @@ func AlertedLevel(ctx context.Context, db DB, table, caseID string) (level int, 
 	if out.Item == nil {
 		return 0, false, nil
 	}
-	n, ok := out.Item["alerted_level"].(*types.AttributeValueMemberN)
+	n, ok := out.Item[attr].(*types.AttributeValueMemberN)
 	if !ok {
 		return 0, true, nil
 	}
-	level, err = strconv.Atoi(n.Value)
+	value, err = strconv.Atoi(n.Value)
 	if err != nil {
-		return 0, true, fmt.Errorf("read case %s: alerted_level %q: %w", caseID, n.Value, err)
+		return 0, true, fmt.Errorf("read case %s: %s %q: %w", caseID, attr, n.Value, err)
 	}
-	return level, true, nil
+	return value, true, nil
 }
 
 // eventItem is the timeline event of alert a sent at t (sort key at
@@ -141,36 +155,93 @@ func Record(ctx context.Context, db DB, table string, a *Alert, at time.Time) (r
 	return false, fmt.Errorf("record alert %s: %w", a.ID, err)
 }
 
-// RecordReopened records the reopened alert a as sent at t: one timeline
-// event, and nothing on the case item (a reopened alert neither raises nor
-// lowers alerted_level). Its sort key is taken one nanosecond after the
-// reopening (the case's status_at, which the `reopened` event is keyed
-// at), so the timeline reads "reopened" then "alerted" and the key is the
-// same for every retry of the record; the Put is conditional on it not
-// existing: a retry records nothing twice. recorded is false when the
-// event was already there.
-func RecordReopened(ctx context.Context, db DB, table string, a *Alert, at time.Time) (recorded bool, err error) {
+// RecordReopenedInput is the transaction that records the reopened alert
+// a (of reopening a.Case.ReopenCount) as sent at t: on the case item
+// `SET alerted_reopen_count = :n` only if the case exists and its
+// alerted_reopen_count is absent or lower (it never goes down), and a new
+// timeline event naming its recipients; nothing about alerted_level. The
+// event's sort key is taken one nanosecond after the reopening (the case's
+// status_at, which the `reopened` event is keyed at), so the timeline
+// reads "reopened" then "alerted" and the key is the same for every retry.
+func RecordReopenedInput(table string, a *Alert, at time.Time) (*dynamodb.TransactWriteItemsInput, error) {
 	sortAt := a.Case.StatusAt.Add(time.Nanosecond)
 	if a.Case.StatusAt.IsZero() {
 		sortAt = at
 	}
-	item, err := eventItem(a, sortAt, at)
+	event, err := eventItem(a, sortAt, at)
+	if err != nil {
+		return nil, err
+	}
+	return &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{
+			{Update: reopenCountUpdate(table, a)},
+			{Put: &types.Put{
+				TableName:           aws.String(table),
+				Item:                event,
+				ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			}},
+		},
+	}, nil
+}
+
+// reopenCountUpdate raises the case's alerted_reopen_count to a's
+// reopening.
+func reopenCountUpdate(table string, a *Alert) *types.Update {
+	return &types.Update{
+		TableName:                 aws.String(table),
+		Key:                       caseKey(a.Case.ID),
+		UpdateExpression:          aws.String("SET alerted_reopen_count = :n"),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND (attribute_not_exists(alerted_reopen_count) OR alerted_reopen_count < :n)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: strconv.Itoa(a.Case.ReopenCount)}},
+	}
+}
+
+// RecordReopened records the reopened alert a as sent at t (see
+// RecordReopenedInput). recorded is false when alerted_reopen_count
+// already reached this reopening (another invocation recorded it) or the
+// case is gone. When only the event's condition fails (its event was
+// written without alerted_reopen_count, as before that attribute existed),
+// alerted_reopen_count alone is raised, so the case stops asking for the
+// alert.
+func RecordReopened(ctx context.Context, db DB, table string, a *Alert, at time.Time) (recorded bool, err error) {
+	in, err := RecordReopenedInput(table, a, at)
 	if err != nil {
 		return false, err
 	}
-	_, err = db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:           aws.String(table),
-		Item:                item,
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	_, err = db.TransactWriteItems(ctx, in)
+	if err == nil {
+		return true, nil
+	}
+	if !conditionFailed(err) {
+		return false, fmt.Errorf("record alert %s: %w", a.ID, err)
+	}
+	if !onlyEventExists(err) {
+		return false, nil
+	}
+	_, err = db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{{Update: reopenCountUpdate(table, a)}},
 	})
-	var ccf *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
 		return true, nil
-	case errors.As(err, &ccf):
+	case conditionFailed(err):
 		return false, nil
 	}
 	return false, fmt.Errorf("record alert %s: %w", a.ID, err)
+}
+
+// onlyEventExists reports whether a record transaction (case update, event
+// put) was cancelled by the event's condition alone: DynamoDB gives one
+// cancellation reason per item, in order, Code "None" for an item that
+// passed
+// (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+func onlyEventExists(err error) bool {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) || len(tce.CancellationReasons) != 2 {
+		return false
+	}
+	return aws.ToString(tce.CancellationReasons[0].Code) == "None" &&
+		aws.ToString(tce.CancellationReasons[1].Code) == "ConditionalCheckFailed"
 }
 
 // conditionFailed reports whether a transaction was cancelled by a failed

@@ -8,8 +8,9 @@ import (
 
 // Reopener reopens a case (shared/caseaction's Store): status open,
 // reopen_count + 1 and a `reopened` timeline event, on the condition that
-// the case still shows the status and status_at seen. false: the case moved
-// on meanwhile (a desk acted, or another invocation reopened it).
+// the case is still removed or closed with the reopen_count seen. false:
+// the case moved on meanwhile (a desk reopened it or marked it a false
+// positive, or another invocation reopened it).
 type Reopener interface {
 	Reopen(ctx context.Context, seen *casestore.Case) (bool, error)
 }
@@ -22,16 +23,14 @@ func ShouldReopen(c *casestore.Case) bool {
 	return casestore.ReopensOnReport(c.Status) && !c.StatusAt.IsZero() && c.LastSeen.After(c.StatusAt)
 }
 
-// DecideReopened returns the `reopened` alert of the change old → cur: the
-// image in which reopen_count rose (old nil counts as 0). Its id is
-// <case>-reopened<n>; its level is the case's, and it never touches
-// alerted_level.
+// DecideReopened returns the `reopened` alert that case image cur asks
+// for: its reopen_count is above its alerted_reopen_count (the outbox, as
+// alerted_level is for the level's alert), whichever image shows it, so
+// an image that never reached the handler loses nothing. old (nil for
+// none) only fills in the alert's detail. Its id is <case>-reopened<n>;
+// its level is the case's, and it never touches alerted_level.
 func DecideReopened(old, cur *casestore.Case, rules casestore.Rules) (Alert, bool) {
-	before := 0
-	if old != nil {
-		before = old.ReopenCount
-	}
-	if cur.ReopenCount <= before {
+	if cur.ReopenCount <= cur.AlertedReopenCount {
 		return Alert{}, false
 	}
 	return Alert{

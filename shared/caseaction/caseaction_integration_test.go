@@ -458,7 +458,7 @@ func TestOtherDesksCaseIsNotFound(t *testing.T) {
 	decodeOK(t, e.apply(t, "c-it", it, req, ""))
 }
 
-// The automatic reopening: only from the status seen, once per seen image.
+// The automatic reopening: only from removed or closed, once per seen image.
 func TestReopen(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -474,9 +474,9 @@ func TestReopen(t *testing.T) {
 		t.Errorf("Reopen with a stale status: %v %v, want false", ok, err)
 	}
 	stale = *seen
-	stale.StatusAt = seen.StatusAt.Add(-time.Second)
+	stale.ReopenCount = 1
 	if ok, err := e.store.Reopen(ctx, &stale); err != nil || ok {
-		t.Errorf("Reopen with a stale status_at: %v %v, want false", ok, err)
+		t.Errorf("Reopen with another reopen_count: %v %v, want false", ok, err)
 	}
 	if ok, err := e.store.Reopen(ctx, seen); err != nil || !ok {
 		t.Fatalf("Reopen: %v %v, want true", ok, err)
@@ -497,5 +497,41 @@ func TestReopen(t *testing.T) {
 	e.putCase(t, fp)
 	if ok, err := e.store.Reopen(ctx, &fp); err != nil || ok {
 		t.Errorf("Reopen of a false positive: %v %v, want false", ok, err)
+	}
+}
+
+// A re-report after removal reopens the case even when a desk closed it
+// before the alert function processed the re-report's image; the image
+// reopens it once.
+func TestReopenAfterCloseMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.putCase(t, newCase("c1", "IT"))
+	for _, step := range []caseaction.Request{{Action: "claim_lead"}, {Action: "takedown_requested", PlatformRef: "r"}, {Action: "removed"}} {
+		decodeOK(t, e.apply(t, "c1", it, step, ""))
+	}
+	removed, _ := e.get(t, "c1")
+	// The image of the re-report: removed, a report after status_at.
+	seen := *removed
+	seen.Reports++
+	seen.LastSeen = removed.StatusAt.Add(time.Minute)
+	// The desk closes the case before that image is processed.
+	decodeOK(t, e.apply(t, "c1", it, caseaction.Request{Action: "close"}, ""))
+
+	if ok, err := e.store.Reopen(ctx, &seen); err != nil || !ok {
+		t.Fatalf("Reopen after the desk closed the case: %v %v, want true", ok, err)
+	}
+	c, events := e.get(t, "c1")
+	if c.Status != casestore.StatusOpen || c.ReopenCount != 1 || c.Lead != "it-polpost" {
+		t.Errorf("after reopen: status %s reopen_count %d lead %q", c.Status, c.ReopenCount, c.Lead)
+	}
+	if last := events[len(events)-1]; last.Type != casestore.EventReopened || last.Actor != caseaction.SystemActor {
+		t.Errorf("last event %+v, want reopened by %s", last, caseaction.SystemActor)
+	}
+	if ok, err := e.store.Reopen(ctx, &seen); err != nil || ok {
+		t.Errorf("second Reopen with the same image: %v %v, want false", ok, err)
+	}
+	if c, _ := e.get(t, "c1"); c.ReopenCount != 1 {
+		t.Errorf("reopen_count %d after the second Reopen, want 1", c.ReopenCount)
 	}
 }

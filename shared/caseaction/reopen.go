@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,30 +18,34 @@ import (
 // after a report received when it was removed or closed: status open (the
 // lead is kept), status_at now, reopen_count + 1, and a timeline event
 // "reopened" by flagline-alert, in one transaction. It writes only if the
-// case still has the status and status_at of seen, so several images
-// showing the same re-report reopen it once. false: the case moved on
-// (another image reopened it, or a desk acted), or seen's status does not
-// reopen on a report (casestore.ReopensOnReport).
+// case is still removed or closed and its reopen_count is still the one
+// seen (absent for 0), so several images showing the same re-report reopen
+// it once, and a desk closing the removed case before the image is
+// processed does not lose the re-report. false: the case moved on (another
+// image reopened it, or a desk reopened it or marked it a false positive),
+// or seen's status does not reopen on a report (casestore.ReopensOnReport).
 func (s *Store) Reopen(ctx context.Context, seen *casestore.Case) (bool, error) {
 	if !casestore.ReopensOnReport(seen.Status) {
 		return false, nil
 	}
 	at := s.now()
-	cond := "#status = :seen_status AND "
+	// Only the status family and the reopen count are compared, not
+	// status_at: closing a removed case moves status_at but leaves the
+	// re-report unanswered.
+	cond := "#status IN (:removed, :closed) AND "
 	values := map[string]types.AttributeValue{
-		":seen_status": &types.AttributeValueMemberS{Value: seen.Status},
-		":open":        &types.AttributeValueMemberS{Value: casestore.StatusOpen},
-		":at":          &types.AttributeValueMemberS{Value: at.Format(time.RFC3339Nano)},
-		":zero":        &types.AttributeValueMemberN{Value: "0"},
-		":one":         &types.AttributeValueMemberN{Value: "1"},
+		":removed": &types.AttributeValueMemberS{Value: casestore.StatusRemoved},
+		":closed":  &types.AttributeValueMemberS{Value: casestore.StatusClosed},
+		":open":    &types.AttributeValueMemberS{Value: casestore.StatusOpen},
+		":at":      &types.AttributeValueMemberS{Value: at.Format(time.RFC3339Nano)},
+		":zero":    &types.AttributeValueMemberN{Value: "0"},
+		":one":     &types.AttributeValueMemberN{Value: "1"},
 	}
-	if seen.StatusAt.IsZero() {
-		cond += "attribute_not_exists(status_at)"
+	if seen.ReopenCount == 0 {
+		cond += "(attribute_not_exists(reopen_count) OR reopen_count = :zero)"
 	} else {
-		// status_at is written by the actions in this format (UTC,
-		// RFC 3339 with nanoseconds), which a parsed time gives back.
-		cond += "status_at = :seen_status_at"
-		values[":seen_status_at"] = &types.AttributeValueMemberS{Value: seen.StatusAt.UTC().Format(time.RFC3339Nano)}
+		cond += "reopen_count = :seen_count"
+		values[":seen_count"] = &types.AttributeValueMemberN{Value: strconv.Itoa(seen.ReopenCount)}
 	}
 	event := casestore.Event{
 		CaseID: seen.ID, At: at, Type: casestore.EventReopened, Actor: SystemActor,

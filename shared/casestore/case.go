@@ -81,6 +81,10 @@ type Case struct {
 	Lead        string    `dynamodbav:"lead,omitempty"`
 	LeadSince   time.Time `dynamodbav:"lead_since,omitempty"`
 	ReopenCount int       `dynamodbav:"reopen_count,omitempty"`
+	// AlertedReopenCount is the highest reopening whose `reopened` alert
+	// the alert function recorded: the outbox of those alerts, as
+	// AlertedLevel is of the level's.
+	AlertedReopenCount int `dynamodbav:"alerted_reopen_count,omitempty"`
 }
 
 // Activity is when the case last changed for a desk: its newest report or
