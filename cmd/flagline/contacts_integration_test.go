@@ -92,8 +92,8 @@ func TestContactsApplyEndToEnd(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	for _, line := range []string{
-		`+ create email referrals@polpost.it.example (it-polpost) filter {"contact_point":["it-polpost"]}`,
-		`+ create sqs ` + euQ + ` (eu-coordinator) filter {"contact_point":["eu-coordinator"]}`,
+		`+ create email referrals@polpost.it.example (it-polpost) filter {"$or":[{"contact_point":["it-polpost"]},{"contact_point":[{"exists":false}],"country":["IT"]}]}`,
+		`+ create sqs ` + euQ + ` (eu-coordinator) filter {"$or":[{"contact_point":["eu-coordinator"]},{"contact_point":[{"exists":false}],"country":["EU"]}]}`,
 		"Plan: 3 to create, 0 to update, 0 to delete, 0 unchanged.",
 		"Applied: 3 created, 0 updated, 0 deleted; directory: 2 added, 0 changed, 0 removed.",
 	} {
@@ -141,7 +141,7 @@ func TestContactsApplyEndToEnd(t *testing.T) {
 `, itQ))
 	before := subs()
 	code, stdout, stderr = runContactsCLI(t, "apply", "--file", file2, "--dry-run")
-	if code != 0 || !strings.Contains(stdout, "Plan: 0 to create, 0 to update, 1 to delete, 2 unchanged.") ||
+	if code != 0 || !strings.Contains(stdout, "Plan: 0 to create, 2 to update, 1 to delete, 0 unchanged.") ||
 		!strings.Contains(stdout, "Dry run: nothing was changed.") || !strings.Contains(stderr, "warning: no contact point answers for EU") {
 		t.Errorf("dry run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -150,10 +150,10 @@ func TestContactsApplyEndToEnd(t *testing.T) {
 	}
 
 	code, stdout, _ = runContactsCLI(t, "apply", "--file", file2)
-	if code != 0 || !strings.Contains(stdout, "Applied: 0 created, 0 updated, 1 deleted; directory: 0 added, 1 changed, 1 removed.") {
+	if code != 0 || !strings.Contains(stdout, "Applied: 0 created, 2 updated, 1 deleted; directory: 0 added, 1 changed, 1 removed.") {
 		t.Errorf("apply: exit %d\n%s", code, stdout)
 	}
-	if got := subs(); len(got) != 2 || got[euQ] != "" || !strings.HasPrefix(got[itQ], `{"contact_point":["it-polpost"]}`) {
+	if got := subs(); len(got) != 2 || got[euQ] != "" || !strings.HasPrefix(got[itQ], `{"$or":[{"contact_point":["it-polpost"]},{"contact_point":[{"exists":false}],"country":["IT","MT"]}]}`) {
 		t.Errorf("subscriptions: %v", got)
 	}
 	stored, err := contacts.StoredContactPoints(ctx, db, "flagline-table")

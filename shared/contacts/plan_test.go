@@ -274,9 +274,9 @@ func TestApplyFromScratchThenNothing(t *testing.T) {
 	p, out := apply(t, f, d, Options{})
 	for _, line := range []string{
 		"Topic " + testTopic + ", dead-letter queue " + testDLQ + "\n2 contact points, 4 endpoints, entries in table flagline\n\n",
-		`+ create sqs arn:aws:sqs:eu-west-1:123456789012:eu (eu-coordinator) filter {"contact_point":["eu-coordinator"]}` + "\n",
-		`+ create email referrals@polpost.it.example (it-polpost) filter {"contact_point":["it-polpost"]}` + "\n",
-		`+ create sms +390000000001 (it-polpost) filter {"contact_point":["it-polpost"],"severity":["high","critical"]}` + "\n",
+		`+ create sqs arn:aws:sqs:eu-west-1:123456789012:eu (eu-coordinator) filter {"$or":[{"contact_point":["eu-coordinator"]},{"contact_point":[{"exists":false}],"country":["EU"]}]}` + "\n",
+		`+ create email referrals@polpost.it.example (it-polpost) filter {"$or":[{"contact_point":["it-polpost"]},{"contact_point":[{"exists":false}],"country":["IT"]}]}` + "\n",
+		`+ create sms +390000000001 (it-polpost) filter {"$or":[{"contact_point":["it-polpost"]},{"contact_point":[{"exists":false}],"country":["IT"]}],"severity":["high","critical"]}` + "\n",
 		"+ add contact eu-coordinator: EU coordinator [EU]\n",
 		"+ add contact it-polpost: Italy — Polizia Postale [IT]\n",
 		"Plan: 4 to create, 0 to update, 0 to delete, 0 unchanged.\n",
@@ -295,7 +295,7 @@ func TestApplyFromScratchThenNothing(t *testing.T) {
 	}
 
 	sms := f.sns.byEndpoint("+390000000001")
-	if sms == nil || sms.attrs["FilterPolicy"] != `{"contact_point":["it-polpost"],"severity":["high","critical"]}` ||
+	if sms == nil || sms.attrs["FilterPolicy"] != `{"$or":[{"contact_point":["it-polpost"]},{"contact_point":[{"exists":false}],"country":["IT"]}],"severity":["high","critical"]}` ||
 		sms.attrs["FilterPolicyScope"] != "MessageAttributes" || sms.attrs["RedrivePolicy"] != RedrivePolicy(testDLQ) {
 		t.Errorf("sms subscription: %+v", sms)
 	}
@@ -392,16 +392,18 @@ contact_points:
 		t.Fatalf("dry run changed something")
 	}
 	for _, line := range []string{
-		// Italy's countries are the directory's business: only the SMS
-		// threshold changes a subscription.
-		`~ update sms +390000000001 (it-polpost) filter {"contact_point":["it-polpost"],"severity":["high","critical"]} -> {"contact_point":["it-polpost"],"severity":["critical"]}` + "\n",
-		`+ create sqs arn:aws:sqs:eu-west-1:123456789012:fr (fr-ocriest) filter {"contact_point":["fr-ocriest"]}`,
+		// Italy's countries reach its subscriptions only through the
+		// branch for messages without contact_point (an alert function
+		// from before per-desk alerts); the SMS threshold too.
+		`~ update email referrals@polpost.it.example (it-polpost) filter {"$or":[{"contact_point":["it-polpost"]},{"contact_point":[{"exists":false}],"country":["IT"]}]} -> {"$or":[{"contact_point":["it-polpost"]},{"contact_point":[{"exists":false}],"country":["IT","MT"]}]}` + "\n",
+		`~ update sms +390000000001 (it-polpost) filter {"$or":[{"contact_point":["it-polpost"]},{"contact_point":[{"exists":false}],"country":["IT"]}],"severity":["high","critical"]} -> {"$or":[{"contact_point":["it-polpost"]},{"contact_point":[{"exists":false}],"country":["IT","MT"]}],"severity":["critical"]}` + "\n",
+		`+ create sqs arn:aws:sqs:eu-west-1:123456789012:fr (fr-ocriest) filter {"$or":[{"contact_point":["fr-ocriest"]},{"contact_point":[{"exists":false}],"country":["FR"]}]}`,
 		"- delete sqs arn:aws:sqs:eu-west-1:123456789012:eu (not in the directory) " + testTopic + ":sub-",
 		"- delete lambda arn:aws:lambda:eu-west-1:123456789012:function:x (not in the directory)",
 		"+ add contact fr-ocriest: France [FR]\n",
 		"~ change contact it-polpost (countries, sms_min_severity)\n",
 		"- remove contact eu-coordinator\n",
-		"Plan: 1 to create, 1 to update, 2 to delete, 2 unchanged.\n",
+		"Plan: 1 to create, 3 to update, 2 to delete, 0 unchanged.\n",
 		"Directory: 1 to add, 1 to change, 1 to remove, 0 unchanged.\n",
 		"Dry run: nothing was changed.\n",
 	} {
@@ -409,15 +411,15 @@ contact_points:
 			t.Errorf("output lacks %q:\n%s", line, out)
 		}
 	}
-	if p.Count(Update) != 1 {
+	if p.Count(Update) != 3 {
 		t.Errorf("plan: %+v", p.Subscriptions)
 	}
 
 	p, out = apply(t, f, d, Options{})
-	if !strings.Contains(out, "Applied: 1 created, 1 updated, 2 deleted; directory: 1 added, 1 changed, 1 removed.") {
+	if !strings.Contains(out, "Applied: 1 created, 3 updated, 2 deleted; directory: 1 added, 1 changed, 1 removed.") {
 		t.Errorf("output:\n%s", out)
 	}
-	if s := f.sns.byEndpoint("referrals@polpost.it.example"); s.attrs["FilterPolicy"] != `{"contact_point":["it-polpost"]}` {
+	if s := f.sns.byEndpoint("referrals@polpost.it.example"); s.attrs["FilterPolicy"] != `{"$or":[{"contact_point":["it-polpost"]},{"contact_point":[{"exists":false}],"country":["IT","MT"]}]}` {
 		t.Errorf("email filter: %v", s.attrs)
 	}
 	if f.sns.byEndpoint("arn:aws:sqs:eu-west-1:123456789012:eu") != nil || len(f.sns.subs) != 4 {

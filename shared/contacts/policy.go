@@ -15,7 +15,7 @@ import (
 // one message per recipient, so a policy matches its own contact point.
 const (
 	AttrContactPoint = "contact_point" // String: the recipient's id
-	AttrCountry      = "country"       // String.Array of ISO codes and/or EU (informative)
+	AttrCountry      = "country"       // String.Array of ISO codes and/or EU (matched only on messages without contact_point)
 	AttrSeverity     = "severity"      // String: low, medium, high, critical
 )
 
@@ -25,14 +25,80 @@ const ScopeMessageAttributes = "MessageAttributes"
 // FilterPolicy is the filter policy of one endpoint of cp: the alerts
 // addressed to cp (its contact_point attribute) and, for SMS, only those at
 // or above its SMS threshold. Which countries cp answers for is the alert
-// function's business (it reads the directory), so a change of countries
-// changes no subscription.
+// function's business (it reads the directory); here they serve only the
+// messages without contact_point, below.
+//
+// The policy also accepts what an alert function from before per-desk
+// alerts sent: a message without contact_point, about one of cp's
+// countries (the policy of that version). So `flagline contacts apply`
+// can run before the new function is deployed with no gap (the old
+// function's messages still arrive) and no duplicates (a per-desk copy
+// carries contact_point, so only its own desk takes it, although it also
+// carries country). Once the new function runs, no message lacks
+// contact_point and the second branch never matches again.
+//
+// The severity rule stays outside "$or": the same messages match as with
+// it repeated in both branches, and the policy stays small whatever the
+// way SNS counts combinations under "$or" (see FilterPolicyCombinations).
+// https://docs.aws.amazon.com/sns/latest/dg/and-or-logic.html ("$or")
+// https://docs.aws.amazon.com/sns/latest/dg/attribute-key-matching.html
+// ("exists": false matches a message that has other attributes but not
+// this one; every alert has country and severity).
 func FilterPolicy(cp ContactPoint, p Protocol) string {
-	policy := map[string][]string{AttrContactPoint: {cp.ID}}
+	policy := map[string]any{
+		"$or": []map[string]any{
+			{AttrContactPoint: []string{cp.ID}},
+			{AttrContactPoint: []any{map[string]bool{"exists": false}}, AttrCountry: cp.Countries},
+		},
+	}
 	if p == SMS {
 		policy[AttrSeverity] = casestore.AtLeast(cp.SMSMinSeverity)
 	}
 	return compactJSON(policy)
+}
+
+// MaxFilterPolicyCombinations is the most combinations of values SNS
+// accepts in a filter policy.
+// https://docs.aws.amazon.com/sns/latest/dg/subscription-filter-policy-constraints.html
+const MaxFilterPolicyCombinations = 150
+
+// FilterPolicyCombinations counts the combinations of values in a policy
+// made of rule lists and "$or" alternatives, two ways: as the product of
+// the lengths of every rule list in the document (the constraints page's
+// rule read literally), and with each "$or" counted as the sum of its
+// alternatives' combinations (how an "$or" policy expands into plain
+// ones). A policy within the limit both ways is within it whichever SNS
+// applies.
+func FilterPolicyCombinations(policy string) (product, expanded int, err error) {
+	var v map[string]any
+	if err := json.Unmarshal([]byte(policy), &v); err != nil {
+		return 0, 0, err
+	}
+	return combinations(v, false), combinations(v, true), nil
+}
+
+func combinations(obj map[string]any, expand bool) int {
+	n := 1
+	for k, v := range obj {
+		list, _ := v.([]any)
+		if k != "$or" {
+			n *= len(list)
+			continue
+		}
+		sum, prod := 0, 1
+		for _, alt := range list {
+			m, _ := alt.(map[string]any)
+			c := combinations(m, expand)
+			sum += c
+			prod *= c
+		}
+		if expand {
+			n *= sum
+		} else {
+			n *= prod
+		}
+	}
+	return n
 }
 
 // RedrivePolicy is the subscription's RedrivePolicy for a dead-letter
@@ -49,7 +115,7 @@ func compactJSON(v any) string {
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		panic(err) // maps of strings always encode
+		panic(err) // maps, slices and strings always encode
 	}
 	return string(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
 }

@@ -1,7 +1,6 @@
 package contacts
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/flagline/flagline/shared/casestore"
@@ -14,16 +13,17 @@ func TestFilterPolicy(t *testing.T) {
 		protocol Protocol
 		want     string
 	}{
-		{"email", ContactPoint{ID: "it-polpost", Countries: []string{"IT"}, SMSMinSeverity: casestore.High}, Email, `{"contact_point":["it-polpost"]}`},
-		// Countries do not appear: the alert function picks the recipients.
-		{"https", ContactPoint{ID: "fr-ocriest", Countries: []string{"FR", "IT"}}, HTTPS, `{"contact_point":["fr-ocriest"]}`},
-		{"sqs", ContactPoint{ID: "eu-coordinator", Countries: []string{"EU"}}, SQS, `{"contact_point":["eu-coordinator"]}`},
+		{"email", ContactPoint{ID: "it-polpost", Countries: []string{"IT"}, SMSMinSeverity: casestore.High}, Email, `{"$or":[{"contact_point":["it-polpost"]},{"contact_point":[{"exists":false}],"country":["IT"]}]}`},
+		// Countries appear only for messages without contact_point, as an
+		// alert function from before per-desk alerts sends them.
+		{"https", ContactPoint{ID: "fr-ocriest", Countries: []string{"FR", "IT"}}, HTTPS, `{"$or":[{"contact_point":["fr-ocriest"]},{"contact_point":[{"exists":false}],"country":["FR","IT"]}]}`},
+		{"sqs", ContactPoint{ID: "eu-coordinator", Countries: []string{"EU"}}, SQS, `{"$or":[{"contact_point":["eu-coordinator"]},{"contact_point":[{"exists":false}],"country":["EU"]}]}`},
 		{"sms default threshold", ContactPoint{ID: "it-polpost", Countries: []string{"IT"}, SMSMinSeverity: DefaultSMSMinSeverity}, SMS,
-			`{"contact_point":["it-polpost"],"severity":["high","critical"]}`},
+			`{"$or":[{"contact_point":["it-polpost"]},{"contact_point":[{"exists":false}],"country":["IT"]}],"severity":["high","critical"]}`},
 		{"sms from low", ContactPoint{ID: "gr-police", Countries: []string{"GR"}, SMSMinSeverity: casestore.Low}, SMS,
-			`{"contact_point":["gr-police"],"severity":["low","medium","high","critical"]}`},
+			`{"$or":[{"contact_point":["gr-police"]},{"contact_point":[{"exists":false}],"country":["GR"]}],"severity":["low","medium","high","critical"]}`},
 		{"sms critical only", ContactPoint{ID: "eu-coordinator", Countries: []string{"EU"}, SMSMinSeverity: casestore.Critical}, SMS,
-			`{"contact_point":["eu-coordinator"],"severity":["critical"]}`},
+			`{"$or":[{"contact_point":["eu-coordinator"]},{"contact_point":[{"exists":false}],"country":["EU"]}],"severity":["critical"]}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -35,20 +35,42 @@ func TestFilterPolicy(t *testing.T) {
 }
 
 func TestFilterPolicyWithinSNSLimits(t *testing.T) {
-	// SNS allows at most 150 combinations of values in a policy: the
-	// largest the directory can ask for is one contact point at every
-	// severity, whatever its countries.
+	// SNS allows at most 150 combinations of values in a policy. The
+	// largest the directory can ask for is a contact point for every
+	// country with SMS from low: within the limit whether "$or" counts as
+	// the product of every list or as the sum of its alternatives.
 	cp := ContactPoint{ID: "eu-coordinator", Countries: Countries, SMSMinSeverity: casestore.Low}
-	var policy map[string][]string
-	if err := json.Unmarshal([]byte(FilterPolicy(cp, SMS)), &policy); err != nil {
+	product, expanded, err := FilterPolicyCombinations(FilterPolicy(cp, SMS))
+	if err != nil {
 		t.Fatal(err)
 	}
-	n := 1
-	for _, values := range policy {
-		n *= len(values)
+	sev := len(casestore.Severities)
+	if product != sev*len(Countries) || expanded != sev*(1+len(Countries)) {
+		t.Errorf("counted %d and %d combinations", product, expanded)
 	}
-	if n > 150 || n != len(casestore.Severities) {
-		t.Errorf("%d combinations", n)
+	if product > MaxFilterPolicyCombinations || expanded > MaxFilterPolicyCombinations {
+		t.Errorf("%d and %d combinations: SNS refuses more than %d", product, expanded, MaxFilterPolicyCombinations)
+	}
+}
+
+func TestFilterPolicyCombinations(t *testing.T) {
+	tests := []struct {
+		policy            string
+		product, expanded int
+	}{
+		{`{"a":["1","2","3"],"b":["1"],"c":["1","2"]}`, 6, 6},
+		{`{"s":["x"],"$or":[{"m":["1","2"]},{"n":["1","2"]}]}`, 4, 4},
+		{`{"s":["x","y"],"$or":[{"m":["1"]},{"n":["1","2","3"],"o":["1"]}]}`, 6, 8},
+		{`{"$or":[{"c":["it"],"s":["h","c"]},{"c":[{"exists":false}],"k":["IT","MT"],"s":["h","c"]}]}`, 8, 6},
+	}
+	for _, tc := range tests {
+		product, expanded, err := FilterPolicyCombinations(tc.policy)
+		if err != nil || product != tc.product || expanded != tc.expanded {
+			t.Errorf("%s: %d, %d, %v; want %d, %d", tc.policy, product, expanded, err, tc.product, tc.expanded)
+		}
+	}
+	if _, _, err := FilterPolicyCombinations(`{"a":`); err == nil {
+		t.Error("not JSON: no error")
 	}
 }
 
@@ -85,6 +107,13 @@ func TestSameFilterPolicy(t *testing.T) {
 		{"operators in any order", `{"c":[{"prefix":"I"},"FR"]}`, `{"c":["FR",{"prefix":"I"}]}`, true},
 		{"nested (body scope)", `{"a":{"b":["x","y"]}}`, `{"a":{"b":["y","x"]}}`, true},
 		{"$or alternatives in any order", `{"$or":[{"a":["1"]},{"b":["2"]}]}`, `{"$or":[{"b":["2"]},{"a":["1"]}]}`, true},
+		{"transitional policy, as SNS may give it back", `{"$or":[{"contact_point":["it-polpost"]},{"contact_point":[{"exists":false}],"country":["IT","MT"]}],"severity":["high","critical"]}`,
+			`{"severity":["critical","high"],"$or":[{"country":["MT","IT"],"contact_point":[{"exists":false}]},{"contact_point":["it-polpost"]}]}`, true},
+		{"transitional policy, another country", `{"$or":[{"contact_point":["it"]},{"contact_point":[{"exists":false}],"country":["IT"]}]}`,
+			`{"$or":[{"contact_point":["it"]},{"contact_point":[{"exists":false}],"country":["IT","MT"]}]}`, false},
+		{"transitional policy and the plain one", `{"$or":[{"contact_point":["it"]},{"contact_point":[{"exists":false}],"country":["IT"]}]}`,
+			`{"contact_point":["it"]}`, false},
+		{"exists false and exists true", `{"$or":[{"a":["1"]},{"a":[{"exists":false}]}]}`, `{"$or":[{"a":["1"]},{"a":[{"exists":true}]}]}`, false},
 		{"not JSON equals itself only", `{"country":`, `{"country":`, true},
 		{"not JSON", `{"country":`, `{"country":["IT"]}`, false},
 		{"trailing data", `{"country":["IT"]} {}`, `{"country":["IT"]}`, false},
