@@ -128,11 +128,11 @@ func (h *Handler) projectRest(ctx context.Context, recs []events.DynamoDBEventRe
 			return
 		}
 		log := h.log().With("event_id", rec.EventID, "sequence_number", rec.Change.SequenceNumber)
-		cur, _, ok, err := decodeCase(rec)
+		cur, old, ok, err := decodeCase(rec)
 		if err != nil || !ok {
 			continue
 		}
-		if err := h.project(ctx, &cur); err != nil {
+		if err := h.project(ctx, old, &cur); err != nil {
 			log.WarnContext(ctx, "project case left for the retry", "case_id", cur.ID, "error", err)
 		}
 	}
@@ -171,7 +171,7 @@ func (h *Handler) process(ctx context.Context, inv *invocation, rec events.Dynam
 		}
 	}()
 
-	if err := h.project(ctx, &cur); err != nil {
+	if err := h.project(ctx, old, &cur); err != nil {
 		return fmt.Errorf("project case %s: %w", cur.ID, err)
 	}
 	if ShouldReopen(&cur) {
@@ -349,7 +349,13 @@ func (h *Handler) links(ctx context.Context, inv *invocation, log *slog.Logger, 
 	return SignedLinks(inv.key, h.DashboardURL, a.Case.ID, a.Recipient, h.now())
 }
 
-func (h *Handler) project(ctx context.Context, c *casestore.Case) error {
+// project writes the listing of case image c, unless the change from old
+// shows nothing new on a list (the alert function's own writes): each
+// write is a stream record that every reader of the stream reads.
+func (h *Handler) project(ctx context.Context, old, c *casestore.Case) error {
+	if caseindex.Unchanged(old, c) {
+		return nil
+	}
 	if h.Project != nil {
 		return h.Project(ctx, c)
 	}

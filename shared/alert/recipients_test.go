@@ -320,9 +320,26 @@ func TestEveryCaseImageIsProjected(t *testing.T) {
 	c := testCase()
 	done := c
 	done.AlertedLevel = 1 // no alert to send: still projected
-	x.handle(t, record(t, 1, &c, done))
+	x.handle(t, record(t, 1, nil, done))
 	if items := x.db.withPrefix("LIST#"); len(items) != 1 {
 		t.Fatalf("%d listing items", len(items))
+	}
+	// An image that changes only what the alert function itself writes
+	// shows nothing new on a list: no listing write.
+	writes := x.db.batchWrites
+	again := done
+	again.AlertedReopenCount = 0
+	x.handle(t, record(t, 2, &c, again))
+	if x.db.batchWrites != writes {
+		t.Errorf("an alerted_level write was projected again (%d listing writes)", x.db.batchWrites-writes)
+	}
+	// A new report is.
+	more := done
+	more.Reports++
+	more.LastSeen = more.LastSeen.Add(time.Minute)
+	x.handle(t, record(t, 3, &done, more))
+	if x.db.batchWrites != writes+1 {
+		t.Errorf("a new report wrote %d listings, want 1", x.db.batchWrites-writes)
 	}
 	// A listing that cannot be written fails the record, before any alert.
 	x = threeDesks("ivul6jn4ozqe6gny")

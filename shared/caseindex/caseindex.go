@@ -131,3 +131,22 @@ func ListPK(country string) string { return Prefix + country }
 func ListSK(at time.Time, caseID string) string {
 	return at.UTC().Format(sortTime) + "#" + caseID
 }
+
+// Unchanged reports whether the listing of cur is the listing of old: the
+// same entry and the same listing countries. The alert function's own
+// writes (alerted_level, a delivery's reopen bookkeeping) change a case
+// item without changing what a desk's list shows; projecting such an image
+// again would write the same items, and each write is a stream record every
+// reader of the stream reads. A nil old (an insert) is never unchanged.
+func Unchanged(old, cur *casestore.Case) bool {
+	if old == nil || cur == nil {
+		return false
+	}
+	a, b := entryOf(old), entryOf(cur)
+	return a.CaseID == b.CaseID && a.CanonicalURL == b.CanonicalURL && a.Platform == b.Platform &&
+		a.Status == b.Status && a.Lead == b.Lead && a.LeadSince.Equal(b.LeadSince) &&
+		a.Severity == b.Severity && a.Level == b.Level && a.Reports == b.Reports &&
+		slices.Equal(a.Countries, b.Countries) && a.FirstSeen.Equal(b.FirstSeen) &&
+		a.LastSeen.Equal(b.LastSeen) && a.Activity.Equal(b.Activity) &&
+		slices.Equal(Countries(old), Countries(cur))
+}

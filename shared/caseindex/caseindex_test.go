@@ -169,3 +169,40 @@ func TestQueryBoundsCalls(t *testing.T) {
 		t.Errorf("next page starts at %v, want after c10", start)
 	}
 }
+
+// An image that changes nothing a list shows is not projected again; any
+// change a list shows is.
+func TestUnchanged(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 42, 0, 0, time.UTC)
+	base := casestore.Case{
+		ID: "c1", CanonicalURL: "https://t.me/x/1", Platform: "t.me", Status: casestore.StatusOpen,
+		Reports: 3, Countries: []string{"IT"}, FirstSeen: at, LastSeen: at, Level: 1, Severity: casestore.Low,
+	}
+	if Unchanged(nil, &base) {
+		t.Error("an insert (no old image) counts as unchanged")
+	}
+	same := base
+	same.AlertedLevel = 1 // the alert function's own write
+	same.AlertedReopenCount = 0
+	if !Unchanged(&base, &same) {
+		t.Error("an alerted_level write counts as a listing change")
+	}
+	changes := map[string]func(c *casestore.Case){
+		"report":        func(c *casestore.Case) { c.Reports++; c.LastSeen = at.Add(time.Minute) },
+		"status":        func(c *casestore.Case) { c.Status = casestore.StatusAcknowledged; c.StatusAt = at.Add(time.Minute) },
+		"lead":          func(c *casestore.Case) { c.Lead = "it-polpost"; c.LeadSince = at },
+		"country":       func(c *casestore.Case) { c.Countries = []string{"FR", "IT"} },
+		"threat":        func(c *casestore.Case) { c.Categories = []string{"threat_to_life"} },
+		"level":         func(c *casestore.Case) { c.Level = 2 },
+		"severity":      func(c *casestore.Case) { c.Severity = casestore.Medium },
+		"canonical url": func(c *casestore.Case) { c.CanonicalURL = "https://t.me/x/2" },
+	}
+	for name, change := range changes {
+		cur := base
+		cur.Countries = slices.Clone(base.Countries)
+		change(&cur)
+		if Unchanged(&base, &cur) {
+			t.Errorf("%s: counts as unchanged", name)
+		}
+	}
+}
