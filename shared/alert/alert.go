@@ -31,20 +31,36 @@ import (
 	"github.com/flagline/flagline/shared/casestore"
 )
 
-// Kind says whether an alert opens a case for its recipients or updates one
-// they already have.
+// Kind says what an alert is: it opens a case for its recipients, updates
+// one they already have, reminds them of it, ... Every copy carries it, in
+// the payload (`kind`) and as the SNS message attribute AttrKind, so a
+// receiver or a filter policy can tell them apart.
 type Kind string
 
-// Kinds of alert.
+// Kinds of alert: the whole vocabulary, in the order of Kinds.
 const (
 	// KindNew is the first alert of a case (nothing alerted before).
 	KindNew Kind = "new"
-	// KindEscalation is a later alert: the case reached a higher level.
+	// KindUpdate is a later alert of a case: its level rose (more reports,
+	// another country, a threat to life).
+	KindUpdate Kind = "update"
+	// KindDigest lists several cases to one contact point in one message
+	// (grouping of non-critical alerts).
+	KindDigest Kind = "digest"
+	// KindReminder tells a case's desks that it is overdue (not
+	// acknowledged, or a takedown not resolved, by its deadline).
+	KindReminder Kind = "reminder"
+	// KindEscalation is reserved for the escalate function: an overdue
+	// case, reminded without answer, sent to the EU coordinator. The alert
+	// function never sends it; a level rise is KindUpdate.
 	KindEscalation Kind = "escalation"
 	// KindReopened tells a case's lead (or its desks) that a removed or
 	// closed case was reported again and reopened.
 	KindReopened Kind = "reopened"
 )
+
+// Kinds is every kind of alert.
+var Kinds = []Kind{KindNew, KindUpdate, KindDigest, KindReminder, KindEscalation, KindReopened}
 
 // EU is the pseudo-country of the EU-level coordinator: it receives what no
 // country claims and every threat to life.
@@ -114,7 +130,7 @@ type Alert struct {
 // says "never alerted" does not make a new case.
 func (a *Alert) Alerted(level int, rules casestore.Rules) {
 	if level > 0 && a.Kind == KindNew {
-		a.Kind = KindEscalation
+		a.Kind = KindUpdate
 		a.Reasons = reasons(a.Kind, a.old, &a.Case, rules)
 	}
 }
@@ -217,7 +233,7 @@ func (r Reason) String() string {
 	case ReasonThreatToLife:
 		return "threat to life reported"
 	case ReasonLevel:
-		return fmt.Sprintf("escalated to level %d", r.Level)
+		return fmt.Sprintf("level raised to %d", r.Level)
 	case ReasonReopened:
 		return "reported again after it was removed or closed: the content may be back"
 	}

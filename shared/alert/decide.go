@@ -28,7 +28,7 @@ type caseImage struct {
 //
 // One record gives at most one alert, for the case's current level: a case
 // that jumps from alerted level 0 to level 3 gets one "new" alert describing
-// its current state, one that goes from 2 to 4 gets one "escalation" alert
+// its current state, one that goes from 2 to 4 gets one "update" alert
 // for level 4. The reasons compare the old image with the new one.
 //
 // A case record whose new image cannot be decoded gives ErrUndecodable.
@@ -84,7 +84,7 @@ func decideLevel(c casestore.Case, old *casestore.Case, rules casestore.Rules) (
 		old:      old,
 	}
 	if c.AlertedLevel > 0 {
-		a.Kind = KindEscalation
+		a.Kind = KindUpdate
 	}
 	a.Reasons = reasons(a.Kind, old, &c, rules)
 	return a, true
@@ -109,7 +109,7 @@ func severity(c *casestore.Case, rules casestore.Rules) casestore.Severity {
 }
 
 // reasons says why the alert is sent. A new alert describes the current
-// state (new case, highest threshold reached, threat to life); an escalation
+// state (new case, highest threshold reached, threat to life); an update
 // names what changed between the old and new image: thresholds crossed,
 // countries that joined, a first threat to life. When the images show no
 // such change (the escalate function raised the level, or this record is a
@@ -124,7 +124,7 @@ func reasons(kind Kind, old, cur *casestore.Case, rules casestore.Rules) []Reaso
 	if hasThreat && (old == nil || !slices.Contains(old.Categories, ThreatToLife)) {
 		out = append(out, Reason{Code: ReasonThreatToLife})
 	}
-	// The highest threshold reached (and, for an escalation, crossed by
+	// The highest threshold reached (and, for an update, crossed by
 	// this write): one line, not one per threshold.
 	for _, t := range slices.Backward(rules.Thresholds) {
 		if cur.Reports >= t && (old == nil || old.Reports < t) {

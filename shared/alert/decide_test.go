@@ -114,17 +114,17 @@ func TestDecide(t *testing.T) {
 			name: "threshold reached",
 			change: change{ptr(with(func(c *casestore.Case) { c.Reports, c.AlertedLevel = 24, 2; c.Level = 2 })),
 				with(func(c *casestore.Case) { c.Reports, c.AlertedLevel, c.Level, c.Severity = 25, 2, 3, casestore.High })},
-			id: "ivul6jn4ozqe6gny-3", level: 3, kind: alert.KindEscalation, severity: casestore.High,
+			id: "ivul6jn4ozqe6gny-3", level: 3, kind: alert.KindUpdate, severity: casestore.High,
 			reasons: []alert.Reason{reports(25)},
 		},
 		{
-			name: "jump from 2 to 4: one escalation naming the threshold and the country",
+			name: "jump from 2 to 4: one update naming the threshold and the country",
 			change: change{ptr(with(func(c *casestore.Case) { c.Reports, c.Level, c.AlertedLevel = 24, 2, 2 })),
 				with(func(c *casestore.Case) {
 					c.Reports, c.Level, c.AlertedLevel, c.Severity = 25, 4, 2, casestore.High
 					c.Countries = []string{"MT", "IT"}
 				})},
-			id: "ivul6jn4ozqe6gny-4", level: 4, kind: alert.KindEscalation, severity: casestore.High,
+			id: "ivul6jn4ozqe6gny-4", level: 4, kind: alert.KindUpdate, severity: casestore.High,
 			reasons: []alert.Reason{reports(25), country("MT")},
 		},
 		{
@@ -134,7 +134,7 @@ func TestDecide(t *testing.T) {
 					c.Level, c.AlertedLevel, c.Severity = 2, 1, casestore.Medium
 					c.Countries = []string{"IT", "GR"}
 				})},
-			id: "ivul6jn4ozqe6gny-2", level: 2, kind: alert.KindEscalation, severity: casestore.Medium,
+			id: "ivul6jn4ozqe6gny-2", level: 2, kind: alert.KindUpdate, severity: casestore.Medium,
 			reasons: []alert.Reason{country("GR")},
 		},
 		{
@@ -144,7 +144,7 @@ func TestDecide(t *testing.T) {
 					c.Level, c.AlertedLevel, c.Severity = 2, 1, casestore.Critical
 					c.Categories = []string{"smuggling_offer", "threat_to_life"}
 				})},
-			id: "ivul6jn4ozqe6gny-2", level: 2, kind: alert.KindEscalation, severity: casestore.Critical,
+			id: "ivul6jn4ozqe6gny-2", level: 2, kind: alert.KindUpdate, severity: casestore.Critical,
 			reasons: []alert.Reason{reason(alert.ReasonThreatToLife)},
 		},
 		{
@@ -175,7 +175,7 @@ func TestDecide(t *testing.T) {
 			name: "level raised without a visible change (escalate)",
 			change: change{ptr(with(func(c *casestore.Case) { c.Level, c.AlertedLevel = 1, 1 })),
 				with(func(c *casestore.Case) { c.Level, c.AlertedLevel = 2, 1 })},
-			id: "ivul6jn4ozqe6gny-2", level: 2, kind: alert.KindEscalation, severity: casestore.Low,
+			id: "ivul6jn4ozqe6gny-2", level: 2, kind: alert.KindUpdate, severity: casestore.Low,
 			reasons: []alert.Reason{{Code: alert.ReasonLevel, Level: 2}},
 		},
 	}
@@ -229,7 +229,7 @@ func TestDecideIgnoresBadOldImage(t *testing.T) {
 	rec := record(t, 1, &old, cur)
 	rec.Change.OldImage["report_count"] = events.NewStringAttribute("many")
 	a := mustDecide(t, rec)
-	if a.Kind != alert.KindEscalation || len(a.Reasons) != 1 || a.Reasons[0].Code != alert.ReasonLevel {
+	if a.Kind != alert.KindUpdate || len(a.Reasons) != 1 || a.Reasons[0].Code != alert.ReasonLevel {
 		t.Errorf("alert %+v", a)
 	}
 }

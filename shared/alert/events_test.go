@@ -43,14 +43,14 @@ var sampleEvents = map[string][]publishWant{
 		inEmail:   []string{"NEW CASE", "Why now: new case", "https://t.me/crossings_now/4821", "Sfax to Lampedusa"},
 		alertedTo: 2,
 	}},
-	"alert-escalation.json": {{
+	"alert-update.json": {{
 		alertID:   "ivul6jn4ozqe6gny-5-gr-police",
 		country:   `["GR","IT","MT"]`,
 		severity:  "high",
 		category:  "smuggling_offer",
 		subject:   "[Flagline] Case GR,IT,MT now 25 reports: smuggling_offer+1 on t.me",
 		sms:       "Flagline L5 HIGH GR,IT,MT: smuggling_offer t.me 25 reports case ivul6jn4ozqe6gny",
-		inEmail:   []string{"CASE ESCALATED", "Why now: reached 25 reports; new country GR joined", "smuggling_offer, transport", "5. \"Recruiting drivers"},
+		inEmail:   []string{"CASE UPDATED", "Why now: reached 25 reports; new country GR joined", "smuggling_offer, transport", "5. \"Recruiting drivers"},
 		alertedTo: 5,
 	}, {
 		alertID:   "ivul6jn4ozqe6gny-5-it-polpost",
@@ -59,7 +59,7 @@ var sampleEvents = map[string][]publishWant{
 		category:  "smuggling_offer",
 		subject:   "[Flagline] Case GR,IT,MT now 25 reports: smuggling_offer+1 on t.me",
 		sms:       "Flagline L5 HIGH GR,IT,MT: smuggling_offer t.me 25 reports case ivul6jn4ozqe6gny",
-		inEmail:   []string{"CASE ESCALATED", "For:         it-polpost"},
+		inEmail:   []string{"CASE UPDATED", "For:         it-polpost"},
 		alertedTo: 5,
 	}},
 	"alert-ignored.json": nil,

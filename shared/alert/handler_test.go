@@ -229,7 +229,7 @@ func TestHandleRetryAfterSuccess(t *testing.T) {
 	}
 	in := x.sns.calls[len(x.sns.calls)-1]
 	if !strings.HasPrefix(aws.ToString(in.Subject), "[Flagline] Case IT now 5 reports") {
-		t.Errorf("escalation subject %q", aws.ToString(in.Subject))
+		t.Errorf("update subject %q", aws.ToString(in.Subject))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,6 +37,10 @@ const (
 	AttrCaseID       = "case_id"
 	AttrAlertID      = "alert_id"
 	AttrLevel        = "level"
+	// AttrKind is the alert's Kind (new, update, digest, reminder,
+	// escalation, reopened), so a subscriber, or a filter policy, can tell
+	// a first alert from an update or a reminder without reading the body.
+	AttrKind = "kind"
 )
 
 // AttrSMSType sets, per message, how SNS sends the SMS: Transactional
@@ -67,10 +72,15 @@ const MaxAttributes = 10
 // email subject, and the attributes — contact_point (the recipient, which
 // filter policies route on), severity (SMS policies filter on it), country
 // (String.Array, e.g. ["IT","EU"]), category (the primary one), platform,
-// case_id, alert_id (the recipient's: <alert id>-<contact point>) and level
-// (Number) — and AttrSMSType Transactional for SMS subscribers: at most
-// MaxAttributes. A message over MaxMessageBytes gives ErrTooLarge.
+// case_id, alert_id (the recipient's: <alert id>-<contact point>), level
+// (Number) and kind — and AttrSMSType Transactional for SMS subscribers:
+// 10 attributes, at most MaxAttributes. A message over MaxMessageBytes
+// gives ErrTooLarge; an alert whose kind is not one of Kinds is refused
+// (SNS refuses an empty attribute value).
 func PublishInput(topicARN string, a *Alert, m Message) (*sns.PublishInput, error) {
+	if !slices.Contains(Kinds, a.Kind) {
+		return nil, fmt.Errorf("alert %s: kind %q is not one of %v", a.ID, a.Kind, Kinds)
+	}
 	body, err := m.JSON()
 	if err != nil {
 		return nil, fmt.Errorf("alert %s: message: %w", a.ID, err)
@@ -92,6 +102,7 @@ func PublishInput(topicARN string, a *Alert, m Message) (*sns.PublishInput, erro
 		AttrCaseID:   str(a.Case.ID),
 		AttrAlertID:  str(a.RecipientID()),
 		AttrLevel:    {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(a.Level))},
+		AttrKind:     str(string(a.Kind)),
 		AttrSMSType:  str(SMSTypeTransactional),
 	}
 	if a.Recipient != "" {

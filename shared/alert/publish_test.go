@@ -19,7 +19,7 @@ const topicARN = "arn:aws:sns:eu-west-1:123456789012:flagline-alerts"
 func TestPublishInput(t *testing.T) {
 	c := testCase()
 	c.Categories = []string{"transport", "threat_to_life"}
-	a := routed(c, 4, alert.KindEscalation, casestore.Critical)
+	a := routed(c, 4, alert.KindUpdate, casestore.Critical)
 	m, err := alert.Render(&a)
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +43,8 @@ func TestPublishInput(t *testing.T) {
 		"alert_id":      {"String", "ivul6jn4ozqe6gny-4-it-polpost"},
 		"contact_point": {"String", "it-polpost"},
 		"level":         {"Number", "4"},
+		// What the alert is: a level rise of a case the desks have.
+		"kind": {"String", "update"},
 		// SMS go by the transactional route, not the default promotional.
 		"AWS.SNS.SMS.SMSType": {"String", "Transactional"},
 	}

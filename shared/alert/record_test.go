@@ -18,7 +18,7 @@ import (
 var sentAt = time.Date(2026, 11, 27, 9, 13, 0, 500_000_000, time.UTC)
 
 func TestRecordInput(t *testing.T) {
-	a := routed(testCase(), 3, alert.KindEscalation, casestore.High)
+	a := routed(testCase(), 3, alert.KindUpdate, casestore.High)
 	a.Recipients = []string{"eu-coordinator", "it-polpost"}
 	in, err := alert.RecordInput("flagline", &a, sentAt)
 	if err != nil {
@@ -52,7 +52,7 @@ func TestRecordInput(t *testing.T) {
 	want := map[string]string{
 		"pk": "CASE#ivul6jn4ozqe6gny", "sk": "EVENT#2026-11-27T09:13:00.500000000Z#ivul6jn4ozqe6gny-3",
 		"type": "case_event", "event": "alerted", "case_id": "ivul6jn4ozqe6gny", "alert_id": "ivul6jn4ozqe6gny-3",
-		"kind": "escalation", "actor": "flagline-alert", "at": "2026-11-27T09:13:00.5Z",
+		"kind": "update", "actor": "flagline-alert", "at": "2026-11-27T09:13:00.5Z",
 	}
 	for k, v := range want {
 		if got := s(p.Item[k]); got != v {
@@ -125,7 +125,7 @@ func TestRecord(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			db := &fakeTransact{err: tc.err}
-			a := routed(testCase(), 2, alert.KindEscalation, casestore.Medium)
+			a := routed(testCase(), 2, alert.KindUpdate, casestore.Medium)
 			recorded, err := alert.Record(context.Background(), db, "flagline", &a, sentAt)
 			if recorded != tc.recorded || (err != nil) != tc.wantErr {
 				t.Fatalf("Record = %v, %v", recorded, err)

@@ -374,8 +374,8 @@ func email(a *Alert, quote int) string {
 
 	headline := "NEW CASE"
 	switch a.Kind {
-	case KindEscalation:
-		headline = "CASE ESCALATED"
+	case KindUpdate:
+		headline = "CASE UPDATED"
 	case KindReopened:
 		headline = "CASE REOPENED"
 	}

@@ -47,7 +47,7 @@ func TestEstimatedCountsSayTheyAreEstimates(t *testing.T) {
 // routed builds a routed alert of c at level.
 func routed(c casestore.Case, level int, kind alert.Kind, sev casestore.Severity) alert.Alert {
 	c.Level = level
-	if kind == alert.KindEscalation {
+	if kind == alert.KindUpdate {
 		c.AlertedLevel = max(level-1, 1)
 	}
 	a := alert.Alert{
@@ -109,7 +109,7 @@ func TestRenderEveryAlert(t *testing.T) {
 		for _, cats := range categories {
 			for _, sev := range casestore.Severities {
 				for _, level := range levels {
-					for _, kind := range []alert.Kind{alert.KindNew, alert.KindEscalation, alert.KindReopened} {
+					for _, kind := range []alert.Kind{alert.KindNew, alert.KindUpdate, alert.KindReopened} {
 						c := testCase()
 						c.Categories = cats
 						v.edit(&c)
@@ -254,10 +254,10 @@ func TestSubjectAndSMS(t *testing.T) {
 			sms:     "Flagline L1 LOW IT: smuggling_offer facebook.com 3 reports case abcd1234efgh5678",
 		},
 		{
-			name: "escalation",
+			name: "update",
 			a: routed(fb(func(c *casestore.Case) {
 				c.Reports, c.Countries = 25, []string{"MT", "IT"}
-			}), 4, alert.KindEscalation, casestore.High),
+			}), 4, alert.KindUpdate, casestore.High),
 			subject: "[Flagline] Case IT,MT now 25 reports: smuggling_offer on facebook.com",
 			sms:     "Flagline L4 HIGH IT,MT: smuggling_offer facebook.com 25 reports case abcd1234efgh5678",
 		},
@@ -265,7 +265,7 @@ func TestSubjectAndSMS(t *testing.T) {
 			name: "several categories",
 			a: routed(fb(func(c *casestore.Case) {
 				c.Reports, c.Categories = 5, []string{"transport", "forged_documents"}
-			}), 2, alert.KindEscalation, casestore.Medium),
+			}), 2, alert.KindUpdate, casestore.Medium),
 			subject: "[Flagline] Case IT now 5 reports: forged_documents+1 on facebook.com",
 			sms:     "Flagline L2 MEDIUM IT: forged_documents facebook.com 5 reports case abcd1234efgh5678",
 		},
@@ -278,10 +278,10 @@ func TestSubjectAndSMS(t *testing.T) {
 			sms:     "Flagline L2 CRITICAL IT,EU: threat_to_life t.me 1 report case abcd1234efgh5678",
 		},
 		{
-			name: "critical escalation",
+			name: "critical update",
 			a: routed(fb(func(c *casestore.Case) {
 				c.Reports, c.Categories = 7, []string{"threat_to_life", "transport"}
-			}), 3, alert.KindEscalation, casestore.Critical),
+			}), 3, alert.KindUpdate, casestore.Critical),
 			subject: "[Flagline] CRITICAL threat to life IT,EU: case now 7 reports on facebook.com",
 			sms:     "Flagline L3 CRITICAL IT,EU: threat_to_life facebook.com 7 reports case abcd1234efgh5678",
 		},
@@ -327,7 +327,7 @@ func TestSubjectAndSMS(t *testing.T) {
 				c.Countries = []string{"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
 					"LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "CH", "EU"}
 				c.Reports = 140
-			}), 6, alert.KindEscalation, casestore.High),
+			}), 6, alert.KindUpdate, casestore.High),
 			subject: "[Flagline] Case AT,BE,BG,CH,CY,CZ+26 now 140 reports: smuggling_offer on facebook.com",
 			sms:     "Flagline L6 HIGH AT,BE,BG,CH,CY,CZ,DE,DK,EE,ES,FI,FR+20: smuggling_offer facebook.com 140 reports case abcd1234efgh5678",
 		},
@@ -353,7 +353,7 @@ func TestSMSShrinksToOneSegment(t *testing.T) {
 	c.Countries = []string{"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR"}
 	c.Categories = []string{"threat_to_life"}
 	c.Reports = 100000
-	a := routed(c, 6, alert.KindEscalation, casestore.Critical)
+	a := routed(c, 6, alert.KindUpdate, casestore.Critical)
 	sms := alert.SMS(&a)
 	enc, units, fits := alert.Segments(sms)
 	t.Logf("%s %d: %s", enc, units, sms)
@@ -406,9 +406,9 @@ func TestEmail(t *testing.T) {
 
 	c.Categories = []string{"threat_to_life"}
 	c.Status = alert.StatusProtected
-	a = routed(c, 2, alert.KindEscalation, casestore.Critical)
+	a = routed(c, 2, alert.KindUpdate, casestore.Critical)
 	body = alert.Email(&a)
-	for _, want := range []string{"CASE ESCALATED", "THREAT TO LIFE", "PROTECTED", "Sent to:     IT, EU"} {
+	for _, want := range []string{"CASE UPDATED", "THREAT TO LIFE", "PROTECTED", "Sent to:     IT, EU"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("critical email lacks %q:\n%s", want, body)
 		}

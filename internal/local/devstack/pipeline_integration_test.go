@@ -166,6 +166,9 @@ func (p *pipeline) inbox(t *testing.T, contactPoint string) []received {
 			if err := json.Unmarshal([]byte(env.Message), &a); err != nil {
 				t.Fatalf("alert payload: %v: %s", err, env.Message)
 			}
+			if attr := env.MessageAttributes["kind"]; attr.Type != "String" || attr.Value != a.Kind {
+				t.Errorf("alert %s: kind attribute %+v, payload kind %q", a.AlertID, attr, a.Kind)
+			}
 			if attr := env.MessageAttributes["country"]; attr.Type != "String.Array" {
 				t.Errorf("country attribute is %q, want String.Array", attr.Type)
 			} else if err := json.Unmarshal([]byte(attr.Value), &a.routed); err != nil {
@@ -303,8 +306,8 @@ func TestThousandReportsAlertEachContactPointOncePerLevel(t *testing.T) {
 	for id, levels := range kinds {
 		first := minLevel(byCase[id])
 		for level, kind := range levels {
-			if (kind == "new") != (level == first) {
-				t.Errorf("case %s: level %d alert is %q; exactly the first alert is the new-case one", id, level, kind)
+			if want := map[bool]string{true: "new", false: "update"}[level == first]; kind != want {
+				t.Errorf("case %s: level %d alert is %q, want %q: the first alert is the new-case one, a level rise an update", id, level, kind, want)
 			}
 		}
 	}

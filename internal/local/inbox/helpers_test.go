@@ -46,7 +46,7 @@ func routed(c casestore.Case, level int) *alert.Alert {
 	c.Level = level
 	kind := alert.KindNew
 	if c.AlertedLevel > 0 {
-		kind = alert.KindEscalation
+		kind = alert.KindUpdate
 	}
 	a := &alert.Alert{
 		ID: alert.AlertID(c.ID, level), Kind: kind, Level: level, Case: c, Severity: c.Severity,
@@ -113,6 +113,7 @@ func sample(alertID, contactPoint string) inbox.Alert {
 		AlertID:      alertID,
 		CaseID:       "case-" + alertID,
 		Level:        1,
+		Kind:         "new",
 		Severity:     "medium",
 		Countries:    []string{"IT"},
 		ContactPoint: contactPoint,

@@ -21,9 +21,12 @@ const DefaultSize = 500
 
 // Alert is one alert as one contact point received it.
 type Alert struct {
-	AlertID  string `json:"alert_id"`
-	CaseID   string `json:"case_id"`
-	Level    int    `json:"level"`
+	AlertID string `json:"alert_id"`
+	CaseID  string `json:"case_id"`
+	Level   int    `json:"level"`
+	// Kind is what the alert is (alert.Kind: new, update, digest,
+	// reminder, escalation, reopened), from the SNS `kind` attribute.
+	Kind     string `json:"kind"`
 	Severity string `json:"severity"`
 	// Countries are the alert's recipients' countries (the SNS `country`
 	// attribute), not only the contact point's.

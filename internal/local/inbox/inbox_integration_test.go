@@ -105,6 +105,9 @@ func TestMotoDelivery(t *testing.T) {
 	if got := env.MessageAttributes["level"]; got.Type != "Number" || got.Value != "2" {
 		t.Errorf("level attribute = %+v", got)
 	}
+	if got := env.MessageAttributes["kind"]; got.Type != "String" || got.Value != "update" {
+		t.Errorf("kind attribute = %+v", got)
+	}
 	if len(out.Messages[0].MessageAttributes) != 0 {
 		t.Logf("moto now sets SQS message attributes too: %v", out.Messages[0].MessageAttributes)
 	}
@@ -146,7 +149,7 @@ func TestMotoDelivery(t *testing.T) {
 		t.Fatalf("inbox holds %d alerts, %d lines: %v", len(got), len(lines), lines)
 	}
 	want := inbox.Alert{
-		AlertID: a.RecipientID(), CaseID: a.Case.ID, Level: 2, Severity: "high", Countries: []string{"IT", "MT"},
+		AlertID: a.RecipientID(), CaseID: a.Case.ID, Level: 2, Kind: "update", Severity: "high", Countries: []string{"IT", "MT"},
 		ContactPoint: "it-polpost", Subject: m.Subject, Email: m.Email, SMS: m.SMS, ReceivedAt: got[0].ReceivedAt,
 	}
 	if !equal(got[0], want) || time.Since(got[0].ReceivedAt) > time.Minute {

@@ -9,7 +9,7 @@ import (
 // Line is the alert on one terminal line, in columns that line up for the
 // contact points of contacts.example.yaml:
 //
-//	ALERT it-polpost         L2 high     IT     [Flagline] New case IT: smuggling_offer on facebook.com (12 reports)  |  SMS: Flagline L2 HIGH IT: ...
+//	ALERT it-polpost         L2 high     new        IT     [Flagline] New case IT: smuggling_offer on facebook.com (12 reports)  |  SMS: Flagline L2 HIGH IT: ...
 //
 // The texts come from the network, so control characters (a newline, an
 // ANSI escape) become spaces and invisible format characters (bidi
@@ -24,8 +24,12 @@ func Line(a Alert) string {
 	if severity == "" {
 		severity = "-"
 	}
-	return fmt.Sprintf("ALERT %-18s L%d %-8s %-6s %s  |  SMS: %s",
-		oneLine(a.ContactPoint), a.Level, oneLine(severity), oneLine(countries), oneLine(a.Subject), oneLine(a.SMS))
+	kind := a.Kind
+	if kind == "" {
+		kind = "-"
+	}
+	return fmt.Sprintf("ALERT %-18s L%d %-8s %-10s %-6s %s  |  SMS: %s",
+		oneLine(a.ContactPoint), a.Level, oneLine(severity), oneLine(kind), oneLine(countries), oneLine(a.Subject), oneLine(a.SMS))
 }
 
 // oneLine makes s safe to print on one terminal line.

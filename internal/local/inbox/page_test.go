@@ -61,6 +61,10 @@ func TestPageShowsAlerts(t *testing.T) {
 		`<span class="cp">eu-coordinator</span>`,
 		`<span class="tag">L2</span>`,
 		`<span class="tag sev">high</span>`,
+		// What each alert is: a level rise of a case the desk has, and a
+		// new case.
+		`<span class="tag kind">update</span>`,
+		`<span class="tag kind">new</span>`,
 		`<span class="tag">IT, MT</span>`,
 		`<code>k3v9wq2x7p4mzr8d</code>`,
 		`<code>k3v9wq2x7p4mzr8d-2</code>`,
@@ -75,7 +79,7 @@ func TestPageShowsAlerts(t *testing.T) {
 		}
 	}
 	// The email body is in a <pre>, escaped as HTML escapes text.
-	if !strings.Contains(body, "<pre>Flagline alert: CASE ESCALATED (level 2, severity high)\n") ||
+	if !strings.Contains(body, "<pre>Flagline alert: CASE UPDATED (level 2, severity high)\n") ||
 		!strings.Contains(body, "&#34;Offers boat crossings from Sfax to Lampedusa for 1,800 EUR&#34;") {
 		t.Error("page lacks the email body")
 	}
@@ -107,6 +111,7 @@ func TestPageEscapes(t *testing.T) {
 		AlertID:      `x"><script>alert(2)</script>`,
 		CaseID:       `<img src=x onerror=alert(3)>`,
 		Level:        1,
+		Kind:         `<u>new</u>`,
 		Severity:     `high" onmouseover="alert(4)`,
 		Countries:    []string{`<b>IT</b>`},
 		ContactPoint: `<i>cp</i>`,
@@ -116,7 +121,7 @@ func TestPageEscapes(t *testing.T) {
 	})
 	rec := get(t, in.Handler(), inbox.PagePath)
 	body := rec.Body.String()
-	for _, bad := range []string{hostile, "<script>alert(2)", "<img src=x", `" onmouseover="`, "<b>IT", "<i>cp", "</pre><script", "<iframe"} {
+	for _, bad := range []string{hostile, "<script>alert(2)", "<img src=x", `" onmouseover="`, "<b>IT", "<i>cp", "<u>new", "</pre><script", "<iframe"} {
 		if strings.Contains(body, bad) {
 			t.Errorf("page contains %s unescaped", bad)
 		}
@@ -125,6 +130,7 @@ func TestPageEscapes(t *testing.T) {
 		"[Flagline] &lt;script&gt;alert(1)&lt;/script&gt;",
 		"<pre>&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;pre&gt;</pre>",
 		`?contact_point=%3ci%3ecp%3c%2fi%3e`,
+		`<span class="tag kind">&lt;u&gt;new&lt;/u&gt;</span>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)
@@ -203,7 +209,7 @@ func TestJSON(t *testing.T) {
 	if err := json.Unmarshal(get(t, in.Handler(), inbox.JSONPath).Body.Bytes(), &list); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"alert_id", "case_id", "contact_point", "countries", "email", "level", "received_at", "severity", "sms", "subject"}
+	want := []string{"alert_id", "case_id", "contact_point", "countries", "email", "kind", "level", "received_at", "severity", "sms", "subject"}
 	for i, item := range list {
 		var keys []string
 		for k := range item {
@@ -214,11 +220,11 @@ func TestJSON(t *testing.T) {
 			t.Errorf("item %d keys %v, want %v", i, keys, want)
 		}
 	}
-	if len(list) != 2 || list[0]["alert_id"] != "b-1" || list[1]["alert_id"] != "k3v9wq2x7p4mzr8d-2" {
+	if len(list) != 2 || list[0]["alert_id"] != "b-1" || list[0]["kind"] != "new" || list[1]["alert_id"] != "k3v9wq2x7p4mzr8d-2" {
 		t.Fatalf("JSON = %v", list)
 	}
 	got := list[1]
-	if got["case_id"] != "k3v9wq2x7p4mzr8d" || got["level"] != 2.0 || got["severity"] != "high" ||
+	if got["case_id"] != "k3v9wq2x7p4mzr8d" || got["level"] != 2.0 || got["kind"] != "update" || got["severity"] != "high" ||
 		!slices.Equal(toStrings(got["countries"]), []string{"IT", "MT"}) || got["contact_point"] != "it-polpost" ||
 		got["subject"] != a.Subject || got["email"] != a.Email || got["sms"] != a.SMS || got["received_at"] != "2026-11-27T09:13:02Z" {
 		t.Errorf("JSON item = %v", got)

@@ -43,8 +43,10 @@ type attribute struct {
 // payload (alert.Payload). A body that is the payload itself (a
 // subscription with raw message delivery) is read too. What the payload
 // lacks is taken from the message attributes (alert_id, case_id, level,
-// severity, country) and the envelope's Subject. Anything else, or an alert
-// without an alert id, is ErrNotAlert.
+// severity, country) and the envelope's Subject. The kind is the `kind`
+// attribute, as a subscriber's filter policy sees it, else the payload's
+// (a raw delivery, or an envelope without attributes). Anything else, or
+// an alert without an alert id, is ErrNotAlert.
 func Parse(body []byte, contactPoint string, received time.Time) (Alert, error) {
 	body = bytes.TrimSpace(body)
 	var env envelope
@@ -81,6 +83,8 @@ func Parse(body []byte, contactPoint string, received time.Time) (Alert, error) 
 		ReceivedAt:   received,
 	}
 	attrs := env.MessageAttributes
+	a.Kind = attrs[alert.AttrKind].Value
+	fill(&a.Kind, string(p.Kind))
 	fill(&a.AlertID, attrs[alert.AttrAlertID].Value)
 	fill(&a.CaseID, attrs[alert.AttrCaseID].Value)
 	fill(&a.Severity, attrs[alert.AttrSeverity].Value)

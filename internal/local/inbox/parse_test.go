@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/flagline/flagline/internal/local/inbox"
+	"github.com/flagline/flagline/shared/alert"
 )
 
 func readFile(t testing.TB, path string) []byte {
@@ -43,6 +44,7 @@ func TestParseRenderedAlert(t *testing.T) {
 		AlertID:      "k3v9wq2x7p4mzr8d-2",
 		CaseID:       "k3v9wq2x7p4mzr8d",
 		Level:        2,
+		Kind:         "update",
 		Severity:     "high",
 		Countries:    []string{"IT", "MT"},
 		ContactPoint: "it-polpost",
@@ -69,7 +71,7 @@ func TestParseMotoEnvelope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.AlertID != "k3v9wq2x7p4mzr8d-2" || got.CaseID != "k3v9wq2x7p4mzr8d" || got.Level != 2 || got.Severity != "high" ||
+	if got.AlertID != "k3v9wq2x7p4mzr8d-2-it-polpost" || got.CaseID != "k3v9wq2x7p4mzr8d" || got.Level != 2 || got.Kind != "update" || got.Severity != "high" ||
 		!reflect.DeepEqual(got.Countries, []string{"IT", "MT"}) || got.ContactPoint != "it-polpost" ||
 		!strings.HasPrefix(got.Subject, "[Flagline] ") || !strings.Contains(got.Email, "k3v9wq2x7p4mzr8d-2") ||
 		!strings.HasPrefix(got.SMS, "Flagline L2 HIGH") || !got.ReceivedAt.Equal(received) {
@@ -89,7 +91,7 @@ func TestParseFallbacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := inbox.Alert{
-		AlertID: "k3v9wq2x7p4mzr8d-3", CaseID: "k3v9wq2x7p4mzr8d", Level: 3, Severity: "high",
+		AlertID: "k3v9wq2x7p4mzr8d-3", CaseID: "k3v9wq2x7p4mzr8d", Level: 3, Kind: "update", Severity: "high",
 		Countries: []string{"IT", "MT"}, ContactPoint: "mt-police",
 		Subject: "[Flagline] from the envelope", Email: "body", SMS: "text", ReceivedAt: received,
 	}
@@ -106,8 +108,61 @@ func TestParseRawDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.AlertID != "k3v9wq2x7p4mzr8d-2" || got.Subject != m.Subject || got.SMS != m.SMS {
+	if got.AlertID != "k3v9wq2x7p4mzr8d-2" || got.Kind != "update" || got.Subject != m.Subject || got.SMS != m.SMS {
 		t.Errorf("Parse = %+v", got)
+	}
+}
+
+// TestParseKind: the kind is the `kind` attribute, what a subscriber's
+// filter policy matches; the payload's when the envelope carries none.
+func TestParseKind(t *testing.T) {
+	a := routed(facebookCase(), 2)
+	a.Kind = alert.KindReopened
+	for _, tc := range []struct {
+		name      string
+		attribute string // "" removes it
+		payload   string // "" removes it
+		want      string
+	}{
+		{"attribute and payload", "reopened", "reopened", "reopened"},
+		{"attribute only", "reopened", "", "reopened"},
+		{"payload only", "", "reopened", "reopened"},
+		{"the attribute wins", "reminder", "reopened", "reminder"},
+		{"neither", "", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, in := published(t, a)
+			if tc.attribute == "" {
+				delete(in.MessageAttributes, alert.AttrKind)
+			} else {
+				v := in.MessageAttributes[alert.AttrKind]
+				v.StringValue = aws.String(tc.attribute)
+				in.MessageAttributes[alert.AttrKind] = v
+			}
+			var structure, payload map[string]any
+			if err := json.Unmarshal([]byte(aws.ToString(in.Message)), &structure); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(structure["default"].(string)), &payload); err != nil {
+				t.Fatal(err)
+			}
+			if tc.payload == "" {
+				delete(payload, "kind")
+			} else {
+				payload["kind"] = tc.payload
+			}
+			p, _ := json.Marshal(payload)
+			structure["default"] = string(p)
+			s, _ := json.Marshal(structure)
+			in.Message = aws.String(string(s))
+			got, err := inbox.Parse(envelope(t, in), "it-polpost", received)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Kind != tc.want {
+				t.Errorf("Kind = %q, want %q", got.Kind, tc.want)
+			}
+		})
 	}
 }
 

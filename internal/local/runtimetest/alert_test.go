@@ -29,7 +29,7 @@ import (
 type alertWant struct {
 	caseID    string
 	level     int
-	kind      string // new, escalation
+	kind      string // new, update, reopened (alert.Kind)
 	countries []string
 	severity  casestore.Severity
 	category  string // primary
@@ -55,8 +55,8 @@ var alertEvents = map[string][]alertWant{
 		severity: casestore.Medium, category: "smuggling_offer", platform: "t.me",
 		recipients: []string{"it-desk"},
 	}},
-	"alert-escalation.json": {{
-		caseID: "ivul6jn4ozqe6gny", level: 5, kind: "escalation", countries: []string{"GR", "IT", "MT"},
+	"alert-update.json": {{
+		caseID: "ivul6jn4ozqe6gny", level: 5, kind: "update", countries: []string{"GR", "IT", "MT"},
 		severity: casestore.High, category: "smuggling_offer", platform: "t.me",
 		recipients: []string{"gr-desk", "it-desk"},
 	}},
@@ -281,6 +281,7 @@ func checkAlertMessage(t *testing.T, m snsEnvelope, topic, alertID, desk string,
 		"alert_id":      {"String", alertID},
 		"level":         {"Number", strconv.Itoa(w.level)},
 		"contact_point": {"String", desk},
+		"kind":          {"String", w.kind},
 	}
 	for name, want := range wantAttrs {
 		got, ok := m.MessageAttributes[name]
