@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -94,12 +96,22 @@ func (h *Handler) linkConfirm(ctx context.Context, req events.APIGatewayV2HTTPRe
 	if refused != nil {
 		return *refused
 	}
-	if _, _, err := h.Cases.Get(ctx, o.caseID, actor); err != nil {
+	c, _, err := h.Cases.Get(ctx, o.caseID, actor)
+	if err != nil {
 		if errors.Is(err, caseaction.ErrNotFound) {
 			return notFoundPage()
 		}
 		o.err = err.Error()
 		return unavailablePage()
+	}
+	if !slices.Contains(linkButtons(c), action) {
+		// The case moved on since the email: a button would only lead to
+		// a refusal, so say where it stands instead.
+		now := "The case is " + statusText(c) + "."
+		if c.Lead != "" {
+			now = "The case is " + statusText(c) + "; " + c.Lead + " leads it since " + utc(c.LeadSince) + "."
+		}
+		return messagePage(200, "Nothing to confirm", now, "Nothing was changed. The case page of the alert email shows its timeline.")
 	}
 	title := la.question + o.caseID + " as " + link.ContactPoint + "?"
 	return render(200, "confirm", confirmData{
@@ -109,6 +121,14 @@ func (h *Handler) linkConfirm(ctx context.Context, req events.APIGatewayV2HTTPRe
 		// The same path and query: the POST carries the link's signature.
 		Href: "./" + url.PathEscape(action) + "?" + signedQuery(req),
 	})
+}
+
+// statusText is c's status as a page says it.
+func statusText(c *casestore.Case) string {
+	if c.Status == "" {
+		return casestore.StatusOpen
+	}
+	return strings.ReplaceAll(c.Status, "_", " ")
 }
 
 // signedQuery is the link's own query, in a canonical order.

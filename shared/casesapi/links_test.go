@@ -141,3 +141,35 @@ func TestCasePageButtonsFitTheCase(t *testing.T) {
 		})
 	}
 }
+
+// A confirm link opened after the case moved on (acknowledged by another
+// desk, led by someone, closed) shows where the case stands and offers no
+// button: pressing it could only be refused.
+func TestConfirmPageAfterTheCaseMovedOn(t *testing.T) {
+	for _, tc := range []struct {
+		name, action, status, lead string
+		want                       string
+	}{
+		{"acknowledged", linksign.Acknowledge, casestore.StatusAcknowledged, "", "The case is acknowledged."},
+		{"led", linksign.ClaimLead, casestore.StatusAcknowledged, "fr-ocrieet", "fr-ocrieet leads it since"},
+		{"closed", linksign.ClaimLead, casestore.StatusFalsePositive, "", "The case is false positive."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv()
+			e.cases.c.Status, e.cases.c.Lead = tc.status, tc.lead
+			if tc.lead != "" {
+				e.cases.c.LeadSince = now.Add(-time.Hour)
+			}
+			resp := e.do(t, linkRequest(casesapi.RouteLinkAction, tc.action, link("it-polpost", tc.action, now.Add(time.Hour))))
+			if resp.StatusCode != 200 || !strings.Contains(resp.Body, "Nothing to confirm") || !strings.Contains(resp.Body, tc.want) {
+				t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+			}
+			if forms := hrefs(t, resp.Body); len(forms) != 0 {
+				t.Errorf("a button for an action that cannot apply: %v", forms)
+			}
+			if len(e.cases.applied) != 0 {
+				t.Errorf("a GET acted: %v", e.cases.applied)
+			}
+		})
+	}
+}
