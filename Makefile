@@ -16,7 +16,7 @@ export AWS_REGION ?= $(REGION)
 export SAM_CLI_TELEMETRY := 0
 export FLAGLINE_VENV := $(VENV)
 
-FUNCTIONS    := ingest aggregate alert cases
+FUNCTIONS    := ingest aggregate alert cases escalate
 LDFLAGS      := -s -w
 LAMBDA_BUILD := CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags lambda.norpc -ldflags='$(LDFLAGS)'
 
@@ -127,3 +127,6 @@ build-AlertFunction:
 
 build-CasesFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/cases
+
+build-EscalateFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/escalate

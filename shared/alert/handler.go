@@ -15,6 +15,7 @@ import (
 	"github.com/flagline/flagline/shared/caseindex"
 	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/contacts"
+	"github.com/flagline/flagline/shared/deadline"
 	"github.com/flagline/flagline/shared/linksign"
 )
 
@@ -44,6 +45,10 @@ type Handler struct {
 	// Rules name the report-count thresholds the reasons refer to; no
 	// thresholds means casestore.DefaultThresholds. Use the aggregator's.
 	Rules casestore.Rules
+	// Ack is how long the desks of an open case have to acknowledge it,
+	// per severity: recording a level alert starts that clock (nil means
+	// deadline.DefaultAck).
+	Ack deadline.Ack
 	// Log is the logger; nil means slog.Default().
 	Log *slog.Logger
 	// Metrics receives one CloudWatch Embedded Metric Format line per
@@ -218,7 +223,7 @@ func (h *Handler) sendLevel(ctx context.Context, inv *invocation, log *slog.Logg
 	if err := h.deliver(ctx, inv, log, a, dir, recipients); err != nil {
 		return err
 	}
-	recorded, err := Record(ctx, h.DB, h.Table, a, h.now())
+	recorded, err := Record(ctx, h.DB, h.Table, a, h.now(), h.Ack)
 	if err != nil {
 		return err
 	}

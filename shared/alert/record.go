@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/deadline"
 )
 
 // DB is the part of the DynamoDB client the alert function uses: the case's
@@ -112,22 +113,35 @@ func eventItem(a *Alert, sortAt, at time.Time) (map[string]types.AttributeValue,
 // RecordInput is the transaction that records alert a as sent at t: on the
 // case item `SET alerted_level = :l` only if the case exists and its
 // alerted_level is absent or lower (it never goes down), and a new timeline
-// event naming its recipients. Both happen or neither does.
-func RecordInput(table string, a *Alert, at time.Time) (*dynamodb.TransactWriteItemsInput, error) {
+// event naming its recipients. Both happen or neither does. The same update
+// starts the case's acknowledgement clock (due_at = t + ack's deadline for
+// a's severity; ack nil: deadline.DefaultAck) when the case image a.Case is
+// open and owes no earlier acknowledgement and no takedown, and its
+// condition holds the case to what the image showed (see due.go).
+func RecordInput(table string, a *Alert, at time.Time, ack deadline.Ack) (*dynamodb.TransactWriteItemsInput, error) {
+	return recordInput(table, a, at, ack, &a.Case)
+}
+
+// recordInput is RecordInput deciding the clock on seen, the case as last
+// read.
+func recordInput(table string, a *Alert, at time.Time, ack deadline.Ack, seen *casestore.Case) (*dynamodb.TransactWriteItemsInput, error) {
 	level := &types.AttributeValueMemberN{Value: strconv.Itoa(a.Level)}
 	event, err := eventItem(a, at, at)
 	if err != nil {
 		return nil, err
 	}
+	update := &types.Update{
+		TableName:                 aws.String(table),
+		Key:                       caseKey(a.Case.ID),
+		UpdateExpression:          aws.String("SET alerted_level = :l"),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND (attribute_not_exists(alerted_level) OR alerted_level < :l)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":l": level},
+	}
+	due := ackDue(ack, a.Severity, at)
+	withClock(update, a.Case.ID, due, startsClock(seen, due))
 	return &dynamodb.TransactWriteItemsInput{
 		TransactItems: []types.TransactWriteItem{
-			{Update: &types.Update{
-				TableName:                 aws.String(table),
-				Key:                       caseKey(a.Case.ID),
-				UpdateExpression:          aws.String("SET alerted_level = :l"),
-				ConditionExpression:       aws.String("attribute_exists(pk) AND (attribute_not_exists(alerted_level) OR alerted_level < :l)"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":l": level},
-			}},
+			{Update: update},
 			{Put: &types.Put{
 				TableName:           aws.String(table),
 				Item:                event,
@@ -137,22 +151,40 @@ func RecordInput(table string, a *Alert, at time.Time) (*dynamodb.TransactWriteI
 	}, nil
 }
 
-// Record records alert a as sent at t (see RecordInput). recorded is false
-// when a condition failed: another invocation already recorded this level
-// or a higher one (or the case is gone), which is not an error.
-func Record(ctx context.Context, db DB, table string, a *Alert, at time.Time) (recorded bool, err error) {
-	in, err := RecordInput(table, a, at)
-	if err != nil {
-		return false, err
+// Record records alert a as sent at t, with the case's acknowledgement
+// clock (see RecordInput). recorded is false when a condition failed:
+// another invocation already recorded this level or a higher one (or the
+// case is gone), which is not an error. When the case's condition fails
+// while its alerted_level is still lower, the case changed since the image
+// (a desk acknowledged it, another alert set an earlier clock): Record
+// reads it again, consistently, and decides the clock on what it reads.
+func Record(ctx context.Context, db DB, table string, a *Alert, at time.Time, ack deadline.Ack) (recorded bool, err error) {
+	seen := a.Case
+	for range recordAttempts {
+		in, err := recordInput(table, a, at, ack, &seen)
+		if err != nil {
+			return false, err
+		}
+		_, err = db.TransactWriteItems(ctx, in)
+		switch {
+		case err == nil:
+			return true, nil
+		case !conditionFailed(err):
+			return false, fmt.Errorf("record alert %s: %w", a.ID, err)
+		case !caseConditionFailed(err):
+			// Only the event's key was taken.
+			return false, nil
+		}
+		cur, found, err := clockState(ctx, db, table, a.Case.ID)
+		if err != nil {
+			return false, fmt.Errorf("record alert %s: %w", a.ID, err)
+		}
+		if !found || cur.AlertedLevel >= a.Level {
+			return false, nil
+		}
+		seen = cur
 	}
-	_, err = db.TransactWriteItems(ctx, in)
-	if err == nil {
-		return true, nil
-	}
-	if conditionFailed(err) {
-		return false, nil
-	}
-	return false, fmt.Errorf("record alert %s: %w", a.ID, err)
+	return false, fmt.Errorf("record alert %s: %w", a.ID, errCaseBusy)
 }
 
 // RecordReopenedInput is the transaction that records the reopened alert
@@ -242,6 +274,14 @@ func onlyEventExists(err error) bool {
 	}
 	return aws.ToString(tce.CancellationReasons[0].Code) == "None" &&
 		aws.ToString(tce.CancellationReasons[1].Code) == "ConditionalCheckFailed"
+}
+
+// caseConditionFailed reports whether a record transaction (case update
+// first) was cancelled by the case's condition.
+func caseConditionFailed(err error) bool {
+	var tce *types.TransactionCanceledException
+	return errors.As(err, &tce) && len(tce.CancellationReasons) > 0 &&
+		aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed"
 }
 
 // conditionFailed reports whether a transaction was cancelled by a failed

@@ -14,6 +14,7 @@ import (
 	"github.com/flagline/flagline/shared/caseaction"
 	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/config"
+	"github.com/flagline/flagline/shared/deadline"
 	"github.com/flagline/flagline/shared/linksign"
 	"github.com/flagline/flagline/shared/webhook"
 )
@@ -22,8 +23,11 @@ import (
 // TABLE_NAME and ALERTS_TOPIC_ARN (required), DASHBOARD_URL (optional base
 // URL of the signed links in emails, http or https), the link key
 // (FLAGLINE_LINK_KEY inline, or LINK_KEY_PARAMETER in SSM; neither set
-// sends alerts without links) and LEVEL_THRESHOLDS (the aggregator's
-// report-count thresholds, default 5,25,100; the reasons quote them).
+// sends alerts without links), LEVEL_THRESHOLDS (the aggregator's
+// report-count thresholds, default 5,25,100; the reasons quote them) and
+// ACK_DEADLINES (how long an open case's desks have to acknowledge it, per
+// severity, default deadline.DefaultAck: recording an alert starts that
+// clock).
 // Metrics go to stdout. It makes clients but no network call: the SSM key
 // is read at first use, and an alert whose key cannot be read goes without
 // links. The Lambda function and `flagline dev` both build their handler
@@ -34,8 +38,13 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 	topic := env.Required("ALERTS_TOPIC_ARN")
 	dashboard := env.Optional("DASHBOARD_URL", "")
 	thresholds := env.Ints("LEVEL_THRESHOLDS", casestore.DefaultThresholds)
+	ackDeadlines := env.Optional("ACK_DEADLINES", deadline.DefaultAck)
 	if err := env.Err(); err != nil {
 		return nil, err
+	}
+	ack, err := deadline.ParseAck(ackDeadlines)
+	if err != nil {
+		return nil, fmt.Errorf("ACK_DEADLINES: %w", err)
 	}
 	if dashboard != "" {
 		u, err := url.Parse(dashboard)
@@ -56,8 +65,9 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 		TopicARN:     topic,
 		DashboardURL: dashboard,
 		Links:        links,
-		Reopener:     &caseaction.Store{DB: db, Table: table, Now: now},
+		Reopener:     &caseaction.Store{DB: db, Table: table, Now: now, Ack: ack},
 		Rules:        casestore.Rules{Thresholds: thresholds},
+		Ack:          ack,
 		Log:          log,
 		Metrics:      os.Stdout,
 		Now:          now,

@@ -171,6 +171,12 @@ func (s *Store) updateCase(c *casestore.Case, o outcome, actor Actor, at time.Ti
 	if o.releaseLead {
 		remove = append(remove, "#lead", "lead_since")
 	}
+	dueSet, dueValues, dueRemove := s.clock(c, o.status, at)
+	set = append(set, dueSet...)
+	remove = append(remove, dueRemove...)
+	for k, v := range dueValues {
+		values[k] = v
+	}
 	if len(set) > 0 || o.setLead {
 		values[":at"] = &types.AttributeValueMemberS{Value: at.UTC().Format(time.RFC3339Nano)}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,6 +48,11 @@ func (s *Store) Reopen(ctx context.Context, seen *casestore.Case) (bool, error) 
 		cond += "reopen_count = :seen_count"
 		values[":seen_count"] = &types.AttributeValueMemberN{Value: strconv.Itoa(seen.ReopenCount)}
 	}
+	// The reopened case owes an acknowledgement again (due.go).
+	dueSet, dueValues, _ := s.clock(seen, casestore.StatusOpen, at)
+	for k, v := range dueValues {
+		values[k] = v
+	}
 	event := casestore.Event{
 		CaseID: seen.ID, At: at, Type: casestore.EventReopened, Actor: SystemActor,
 		Note: "new report after " + seen.Status, Status: casestore.StatusOpen,
@@ -59,7 +65,7 @@ func (s *Store) Reopen(ctx context.Context, seen *casestore.Case) (bool, error) 
 		{Update: &types.Update{
 			TableName:                 aws.String(s.Table),
 			Key:                       caseKey(seen.ID),
-			UpdateExpression:          aws.String("SET #status = :open, status_at = :at, reopen_count = if_not_exists(reopen_count, :zero) + :one"),
+			UpdateExpression:          aws.String("SET #status = :open, status_at = :at, reopen_count = if_not_exists(reopen_count, :zero) + :one, " + strings.Join(dueSet, ", ")),
 			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeNames:  map[string]string{"#status": "status"},
 			ExpressionAttributeValues: values,

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/deadline"
 	"github.com/flagline/flagline/shared/httpapi"
 )
 
@@ -39,6 +40,12 @@ type Store struct {
 	// IdempotencyTTL is how long an Idempotency-Key's answer is kept
 	// (DefaultIdempotencyTTL when zero).
 	IdempotencyTTL time.Duration
+	// Ack is how long the desks of a reopened case have to acknowledge
+	// it, per severity (nil: deadline.DefaultAck); TakedownDeadline how
+	// long a requested takedown may stay unresolved
+	// (DefaultTakedownDeadline when zero). See due.go.
+	Ack              deadline.Ack
+	TakedownDeadline time.Duration
 }
 
 // DefaultIdempotencyTTL keeps an Idempotency-Key's answer for a day.

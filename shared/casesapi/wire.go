@@ -12,6 +12,7 @@ import (
 
 	"github.com/flagline/flagline/shared/caseaction"
 	"github.com/flagline/flagline/shared/config"
+	"github.com/flagline/flagline/shared/deadline"
 	"github.com/flagline/flagline/shared/linksign"
 	"github.com/flagline/flagline/shared/tokens"
 	"github.com/flagline/flagline/shared/webhook"
@@ -21,17 +22,25 @@ import (
 const IdempotencyTTL = 24 * time.Hour
 
 // FromEnv builds the cases handler from a function's environment:
-// TABLE_NAME (required), DASHBOARD_URL (optional, an absolute http(s) URL)
-// and the link key (FLAGLINE_LINK_KEY inline, or LINK_KEY_PARAMETER in SSM,
-// read at first use). It makes clients but no network call; a variable
+// TABLE_NAME (required), DASHBOARD_URL (optional, an absolute http(s) URL),
+// the link key (FLAGLINE_LINK_KEY inline, or LINK_KEY_PARAMETER in SSM,
+// read at first use), ACK_DEADLINES (per severity, default
+// deadline.DefaultAck: the clock a reopened case starts) and
+// TAKEDOWN_DEADLINE (default 72h: the clock takedown_requested starts). It makes clients but no network call; a variable
 // missing or malformed stops start-up. The Lambda function and
 // `flagline dev` both build their handler here.
 func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logger) (*Handler, error) {
 	env := &config.Env{Lookup: lookup}
 	table := env.Required("TABLE_NAME")
 	dashboard := env.Optional("DASHBOARD_URL", "")
+	ackDeadlines := env.Optional("ACK_DEADLINES", deadline.DefaultAck)
+	takedown := env.Duration("TAKEDOWN_DEADLINE", caseaction.DefaultTakedownDeadline)
 	if err := env.Err(); err != nil {
 		return nil, err
+	}
+	ack, err := deadline.ParseAck(ackDeadlines)
+	if err != nil {
+		return nil, fmt.Errorf("ACK_DEADLINES: %w", err)
 	}
 	if dashboard != "" {
 		if u, err := url.Parse(dashboard); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -56,7 +65,7 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 	}
 	db := dynamodb.NewFromConfig(cfg)
 	return &Handler{
-		Cases:        &caseaction.Store{DB: db, Table: table, Now: time.Now, IdempotencyTTL: IdempotencyTTL},
+		Cases:        &caseaction.Store{DB: db, Table: table, Now: time.Now, IdempotencyTTL: IdempotencyTTL, Ack: ack, TakedownDeadline: takedown},
 		Tokens:       &tokens.Store{DB: db, Table: table, Now: time.Now},
 		DB:           db,
 		Table:        table,

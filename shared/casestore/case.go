@@ -81,6 +81,16 @@ type Case struct {
 	Lead        string    `dynamodbav:"lead,omitempty"`
 	LeadSince   time.Time `dynamodbav:"lead_since,omitempty"`
 	ReopenCount int       `dynamodbav:"reopen_count,omitempty"`
+
+	// The clock of a case nobody answers (shared/deadline): DueAt is when
+	// the next reminder is owed (written as deadline.Format, so that it
+	// sorts), DueShard lists the case in the sparse index CasesDue while
+	// it is due, DueKind says what is awaited (ack or takedown) and
+	// Reminders how many reminders were sent for it.
+	DueAt     time.Time `dynamodbav:"due_at,omitempty"`
+	DueShard  string    `dynamodbav:"due_shard,omitempty"`
+	DueKind   string    `dynamodbav:"due_kind,omitempty"`
+	Reminders int       `dynamodbav:"reminders,omitempty"`
 	// AlertedReopenCount is the highest reopening whose `reopened` alert
 	// the alert function recorded: the outbox of those alerts, as
 	// AlertedLevel is of the level's.

@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -11,6 +12,7 @@ import (
 	"github.com/flagline/flagline/shared/aggregate"
 	"github.com/flagline/flagline/shared/alert"
 	"github.com/flagline/flagline/shared/casesapi"
+	"github.com/flagline/flagline/shared/escalate"
 	"github.com/flagline/flagline/shared/intake"
 )
 
@@ -49,6 +51,18 @@ func (opts *Options) Functions(log *slog.Logger) {
 			}
 			h.Metrics = nil // metric lines are for CloudWatch, not a terminal
 			return lambda.NewHandler(h.Handle).Invoke, nil
+		},
+	}
+	opts.Schedule = map[string]ScheduleFactory{
+		"EscalateFunction": func(cfg aws.Config, env map[string]string) (func(ctx context.Context) error, error) {
+			h, err := escalate.FromEnv(cfg, Lookup(env), named("EscalateFunction"))
+			if err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context) error {
+				_, err := h.Run(ctx)
+				return err
+			}, nil
 		},
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/contacts"
+	"github.com/flagline/flagline/shared/deadline"
 	"github.com/flagline/flagline/shared/streamimage"
 )
 
@@ -228,11 +229,17 @@ func alertEventFile(t *testing.T, fn *function, in inboxes, topic string, f even
 		if n, _ := got["alerted_level"].(*types.AttributeValueMemberN); n == nil || n.Value != strconv.Itoa(w.level) {
 			t.Errorf("case %s: alerted_level %v, want %d", w.caseID, got["alerted_level"], w.level)
 		}
+		// The case is open: its acknowledgement clock starts (shared/deadline).
+		if str(got[deadline.AttrDueKind]) != deadline.KindAck || str(got[deadline.AttrDueShard]) != deadline.Shard(w.caseID) || str(got[deadline.AttrDueAt]) == "" {
+			t.Errorf("case %s: no acknowledgement clock: due_kind %v, due_shard %v, due_at %v", w.caseID, got[deadline.AttrDueKind], got[deadline.AttrDueShard], got[deadline.AttrDueAt])
+		}
 		was := beforeCases[w.caseID]
-		delete(got, "alerted_level")
-		delete(was, "alerted_level")
+		for _, a := range []string{"alerted_level", deadline.AttrDueAt, deadline.AttrDueShard, deadline.AttrDueKind, deadline.AttrReminders} {
+			delete(got, a)
+			delete(was, a)
+		}
 		if a, b := mustJSON(t, canonical(&types.AttributeValueMemberM{Value: was})), mustJSON(t, canonical(&types.AttributeValueMemberM{Value: got})); string(a) != string(b) {
-			t.Errorf("case %s: the alert changed more than alerted_level:\n was %s\n now %s", w.caseID, a, b)
+			t.Errorf("case %s: the alert changed more than alerted_level and the clock:\n was %s\n now %s", w.caseID, a, b)
 		}
 		checkTimelineEvent(t, w, alertID)
 	}

@@ -39,6 +39,7 @@ var suites = map[string]suite{
 	"aggregate": aggregateSuite,
 	"alert":     alertSuite,
 	"cases":     casesSuite,
+	"escalate":  escalateSuite,
 }
 
 // TestFunctions builds each function of template.yaml once, runs it under

@@ -7,13 +7,18 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/flagline/flagline/shared/caseindex"
+	"github.com/flagline/flagline/shared/deadline"
 	"github.com/flagline/flagline/shared/reportstore"
 )
 
 // shardedAttributes are the attributes written as "<key>#<n>" over several
 // values for one logical key (reportstore.AttrCaseShard: a case's reports
-// over reportstore.CaseShards values).
-var shardedAttributes = map[string]bool{reportstore.AttrCaseShard: true}
+// over reportstore.CaseShards values; deadline.AttrDueShard: the due cases
+// over deadline.Shards values "DUE#<n>" from a hash of the case id, so
+// that a bulk import of cases falling due together spreads over index
+// partitions, and a case's clock is written once per alert or action,
+// never once per report).
+var shardedAttributes = map[string]bool{reportstore.AttrCaseShard: true, deadline.AttrDueShard: true}
 
 // perCountryAttributes are GSI hash keys with one value per listing country
 // (caseindex.AttrListPK = "LIST#<country>", about 30 values), each written
