@@ -114,6 +114,9 @@ type Alert struct {
 	// Recipient is the one this copy is rendered and published for.
 	Recipients []string
 	Recipient  string
+	// SilencedFor is the silenced desk this copy was rerouted from (see
+	// Reroute); "" for a desk's own copy.
+	SilencedFor string
 	// LeadCountries are the countries of the case's lead, from the
 	// directory (none when the lead is no longer in it).
 	LeadCountries []string
@@ -142,10 +145,15 @@ func AlertID(caseID string, level int) string { return fmt.Sprintf("%s-%d", case
 func ReopenedAlertID(caseID string, n int) string { return fmt.Sprintf("%s-reopened%d", caseID, n) }
 
 // RecipientID is the id of this copy of the alert: <alert id>-<contact
-// point>, stable per case, level and recipient.
+// point>, stable per case, level and recipient; a copy rerouted from a
+// silenced desk is <alert id>-<contact point>-for-<desk>, so it is told
+// apart from the coordinator's own copy of the same alert.
 func (a *Alert) RecipientID() string {
 	if a.Recipient == "" {
 		return a.ID
+	}
+	if a.SilencedFor != "" {
+		return a.ID + "-" + a.Recipient + "-for-" + a.SilencedFor
 	}
 	return a.ID + "-" + a.Recipient
 }

@@ -41,6 +41,7 @@ type delivery struct {
 	CaseID       string    `dynamodbav:"case_id"`
 	AlertID      string    `dynamodbav:"alert_id"`
 	ContactPoint string    `dynamodbav:"contact_point"`
+	SilencedFor  string    `dynamodbav:"silenced_for,omitempty"`
 	MessageID    string    `dynamodbav:"message_id,omitempty"`
 	DeliveredAt  time.Time `dynamodbav:"delivered_at"`
 	ExpiresAt    int64     `dynamodbav:"expires_at"`
@@ -85,8 +86,8 @@ func Delivered(ctx context.Context, db DB, table string, a *Alert) (map[string]b
 // is not an error.
 func RecordDelivery(ctx context.Context, db DB, table string, a *Alert, messageID string, t time.Time) error {
 	item, err := attributevalue.MarshalMap(delivery{
-		PK: casestore.Key(a.Case.ID), SK: DeliverySortKey(a.ID, a.Recipient), Type: TypeDelivery,
-		CaseID: a.Case.ID, AlertID: a.ID, ContactPoint: a.Recipient, MessageID: messageID,
+		PK: casestore.Key(a.Case.ID), SK: DeliverySortKey(a.ID, a.DeliveryKey()), Type: TypeDelivery,
+		CaseID: a.Case.ID, AlertID: a.ID, ContactPoint: a.Recipient, SilencedFor: a.SilencedFor, MessageID: messageID,
 		DeliveredAt: t.UTC(), ExpiresAt: t.Add(DeliveryTTL).Unix(),
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/deadline"
 	"github.com/flagline/flagline/shared/linksign"
+	"github.com/flagline/flagline/shared/silences"
 )
 
 // Handler is the alert function: it reads the table's stream
@@ -49,6 +50,9 @@ type Handler struct {
 	// per severity: recording a level alert starts that clock (nil means
 	// deadline.DefaultAck).
 	Ack deadline.Ack
+	// Silences lists the silenced desks, whose copies go to the EU
+	// coordinator (Reroute); nil means a silences.Store on DB and Table.
+	Silences Silences
 	// Log is the logger; nil means slog.Default().
 	Log *slog.Logger
 	// Metrics receives one CloudWatch Embedded Metric Format line per
@@ -68,6 +72,9 @@ type invocation struct {
 
 	key      linksign.Key
 	keyTried bool
+
+	silenced     []silences.Silence
+	silencedRead bool
 }
 
 // DeadlineMargin is the time Handle keeps in hand before the invocation's
@@ -280,10 +287,14 @@ func (h *Handler) deliver(ctx context.Context, inv *invocation, log *slog.Logger
 	if err != nil {
 		return err
 	}
+	silenced, err := h.silenced(ctx, inv)
+	if err != nil {
+		return err
+	}
 	var errs []error
-	for _, r := range recipients {
-		if delivered[r.ID] {
-			log.DebugContext(ctx, "alert already delivered", "contact_point", r.ID)
+	for _, r := range Reroute(dir, recipients, silenced, h.now()) {
+		if delivered[CopyKey(r)] {
+			log.DebugContext(ctx, "alert already delivered", "contact_point", r.To, "silenced_for", r.For)
 			continue
 		}
 		if nearDeadline(ctx) {
@@ -292,7 +303,15 @@ func (h *Handler) deliver(ctx context.Context, inv *invocation, log *slog.Logger
 			return errors.Join(append(errs, ErrDeadline)...)
 		}
 		c := *a
-		c.Recipient = r.ID
+		c.Recipient, c.SilencedFor = r.To, r.For
+		if r.For != "" {
+			// Recorded before the publish: the desk's digest lists the
+			// case even if this copy never gets through.
+			if err := RecordMissed(ctx, h.DB, h.Table, &c, r, h.now()); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
 		c.Links = h.links(ctx, inv, log, &c)
 		if err := h.publish(ctx, inv, log, &c); err != nil {
 			errs = append(errs, err)
@@ -318,7 +337,7 @@ func (h *Handler) publish(ctx context.Context, inv *invocation, log *slog.Logger
 	}
 	inv.m.published++
 	log.InfoContext(ctx, "alert published",
-		"contact_point", a.Recipient, "kind", a.Kind, "severity", a.Severity, "countries", a.Countries,
+		"contact_point", a.Recipient, "silenced_for", a.SilencedFor, "kind", a.Kind, "severity", a.Severity, "countries", a.Countries,
 		"category", a.PrimaryCategory(), "links", len(a.Links), "message_id", aws.ToString(out.MessageId))
 	return RecordDelivery(ctx, h.DB, h.Table, a, aws.ToString(out.MessageId), h.now())
 }
@@ -333,6 +352,23 @@ func (h *Handler) directory(ctx context.Context, inv *invocation) ([]contacts.Co
 		inv.dir, inv.dirRead = dir, true
 	}
 	return inv.dir, nil
+}
+
+// silenced reads the silences not yet caught up, once per invocation
+// (one GetItem and one BatchGetItem).
+func (h *Handler) silenced(ctx context.Context, inv *invocation) ([]silences.Silence, error) {
+	if !inv.silencedRead {
+		src := h.Silences
+		if src == nil {
+			src = &silences.Store{DB: h.DB, Table: h.Table, Now: h.Now}
+		}
+		ss, err := src.Pending(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read silences: %w", err)
+		}
+		inv.silenced, inv.silencedRead = ss, true
+	}
+	return inv.silenced, nil
 }
 
 // links are the signed links of copy a, or none: without a dashboard URL,

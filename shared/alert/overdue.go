@@ -43,11 +43,21 @@ type Overdue struct {
 	Unanswered []string
 }
 
-// ReminderAlertID is the id of the kth reminder of caseID.
-func ReminderAlertID(caseID string, k int) string { return caseID + "-reminder" + strconv.Itoa(k) }
+// ReminderAlertID is the id of the kth reminder of caseID owed at due (the
+// due_at that made it due). A clock starts again at 1 (a takedown after an
+// acknowledgement, a reopening, a new alert after an escalation), and the
+// delivery records of an earlier clock's reminders live on for 30 days:
+// the due time tells this clock's reminder k from an earlier one's, and is
+// the same for every retry of the same reminder.
+func ReminderAlertID(caseID string, k int, due time.Time) string {
+	return caseID + "-reminder" + strconv.Itoa(k) + "-" + strconv.FormatInt(due.UnixMilli(), 10)
+}
 
-// EscalationAlertID is the id of the escalation of caseID.
-func EscalationAlertID(caseID string) string { return caseID + "-escalation" }
+// EscalationAlertID is the id of the escalation of caseID owed at due (see
+// ReminderAlertID).
+func EscalationAlertID(caseID string, due time.Time) string {
+	return caseID + "-escalation-" + strconv.FormatInt(due.UnixMilli(), 10)
+}
 
 // ShortDuration writes d as "1h", "1h30m", "72h", "20s": no zero units.
 func ShortDuration(d time.Duration) string {
@@ -77,7 +87,7 @@ func RenderOverdue(a *Alert, o Overdue) (Message, error) {
 	if a.Kind != KindReminder && a.Kind != KindEscalation {
 		return Message{}, fmt.Errorf("render alert %s: kind %q is not %s or %s", a.ID, a.Kind, KindReminder, KindEscalation)
 	}
-	m := Message{Subject: overdueSubject(a, o), Email: overdueEmail(a, o), SMS: overdueSMS(a, o)}
+	m := Message{Subject: silencedSubject(a, overdueSubject(a, o)), Email: overdueEmail(a, o), SMS: overdueSMS(a, o)}
 	p := Payload{
 		AlertID: a.RecipientID(), ContactPoint: a.Recipient, CaseID: a.Case.ID, Level: a.Level, Kind: a.Kind,
 		Severity: string(a.Severity), Countries: nonNil(a.Countries), Categories: nonNil(a.Categories()),
@@ -85,7 +95,7 @@ func RenderOverdue(a *Alert, o Overdue) (Message, error) {
 		SourceCount: a.Case.Sources, NotifierCount: a.Case.Notifiers,
 		SourceCountExact: a.Case.SourceCountExact, NotifierCountExact: a.Case.NotifierCountExact,
 		FirstSeen: rfc3339(a.Case.FirstSeen), LastSeen: rfc3339(a.Case.LastSeen), Status: a.Case.Status,
-		Lead: a.Case.Lead, LeadSince: rfc3339(a.Case.LeadSince),
+		Lead: a.Case.Lead, LeadSince: rfc3339(a.Case.LeadSince), SilencedFor: a.SilencedFor,
 		Subject: m.Subject, Email: m.Email, SMS: m.SMS,
 	}
 	b, err := marshal(p)

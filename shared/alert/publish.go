@@ -108,6 +108,13 @@ func PublishInput(topicARN string, a *Alert, m Message) (*sns.PublishInput, erro
 	if a.Recipient != "" {
 		attrs[AttrContactPoint] = str(a.Recipient)
 	}
+	if a.SilencedFor != "" {
+		// A copy rerouted from a silenced desk says so in an attribute,
+		// within MaxAttributes: it takes platform's place (no filter
+		// policy or reader uses platform; the payload still carries it).
+		delete(attrs, AttrPlatform)
+		attrs[AttrSilencedFor] = str(a.SilencedFor)
+	}
 	size := len(body) + len(m.Subject)
 	for name, v := range attrs {
 		size += len(name) + len(*v.DataType) + len(*v.StringValue)

@@ -66,9 +66,12 @@ type Payload struct {
 	Status             string `json:"status"`
 	Lead               string `json:"lead"`
 	LeadSince          string `json:"lead_since"`
-	Subject            string `json:"subject"`
-	Email              string `json:"email"`
-	SMS                string `json:"sms"`
+	// SilencedFor is the silenced desk a rerouted copy is for (omitted
+	// on a desk's own copy).
+	SilencedFor string `json:"silenced_for,omitempty"`
+	Subject     string `json:"subject"`
+	Email       string `json:"email"`
+	SMS         string `json:"sms"`
 }
 
 // Render builds every text of one recipient's copy of an alert routed by
@@ -76,7 +79,7 @@ type Payload struct {
 // leaves them out).
 func Render(a *Alert) (Message, error) {
 	m := Message{
-		Subject: Subject(a),
+		Subject: silencedSubject(a, Subject(a)),
 		Email:   Email(a),
 		SMS:     SMS(a),
 	}
@@ -101,6 +104,7 @@ func Render(a *Alert) (Message, error) {
 		Status:             a.Case.Status,
 		Lead:               a.Case.Lead,
 		LeadSince:          rfc3339(a.Case.LeadSince),
+		SilencedFor:        a.SilencedFor,
 		Subject:            m.Subject,
 		Email:              m.Email,
 		SMS:                m.SMS,

@@ -36,7 +36,8 @@ const (
 )
 
 // Routes lists every route the handler serves.
-var Routes = []string{RouteList, RouteDetail, RouteAction, RouteLinkView, RouteLinkAction, RouteLinkPost}
+var Routes = []string{RouteList, RouteDetail, RouteAction, RouteLinkView, RouteLinkAction, RouteLinkPost,
+	RouteSilenceAdd, RouteSilenceList, RouteSilenceExpire}
 
 // RetryAfter is the Retry-After, in seconds, of a 503.
 const RetryAfter = 2
@@ -82,6 +83,8 @@ type Handler struct {
 	// Keys gives the key that signed links are verified (and the page's
 	// own buttons signed) with.
 	Keys linksign.Source
+	// Silences serves the /v1/silences routes (silences.Store).
+	Silences Silences
 	// DashboardURL is the base of the links in alert emails; pages name
 	// the API address of the case under it.
 	DashboardURL string
@@ -154,6 +157,8 @@ func (h *Handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 		return h.linkConfirm(ctx, req, o)
 	case RouteLinkPost:
 		return h.linkPost(ctx, req, o)
+	case RouteSilenceAdd, RouteSilenceList, RouteSilenceExpire:
+		return h.silences(ctx, req, o)
 	}
 	return notFoundRoute()
 }

@@ -25,7 +25,7 @@ import (
 const contractSpec = "../../docs/openapi.yaml"
 
 // TestCasesContractSchemathesis runs schemathesis, which generates requests
-// from docs/openapi.yaml, against the case API's JSON routes (^/v1/cases),
+// from docs/openapi.yaml, against the case API's JSON routes (^/v1/cases, ^/v1/silences),
 // served by the handler FromEnv builds over moto behind the HTTP API's
 // routes, as the EU coordinator's token (it may list any country and act on
 // every case). It fails on a 5xx, a status, header, media type or body that
@@ -78,7 +78,7 @@ func TestCasesContractSchemathesis(t *testing.T) {
 		"--url", srv.URL,
 		// The case API's JSON routes; the intake has its own contract test
 		// and the link pages are HTML.
-		"--include-path-regex", "^/v1/cases",
+		"--include-path-regex", "^/v1/(cases|silences)",
 		"--header", "Authorization: Bearer "+s.tokens["eu-coord"],
 		"--mode", "all",
 		"--phases", "examples,coverage,fuzzing",

@@ -14,6 +14,7 @@ import (
 	"github.com/flagline/flagline/shared/config"
 	"github.com/flagline/flagline/shared/deadline"
 	"github.com/flagline/flagline/shared/linksign"
+	"github.com/flagline/flagline/shared/silences"
 	"github.com/flagline/flagline/shared/tokens"
 	"github.com/flagline/flagline/shared/webhook"
 )
@@ -67,6 +68,7 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 	return &Handler{
 		Cases:        &caseaction.Store{DB: db, Table: table, Now: time.Now, IdempotencyTTL: IdempotencyTTL, Ack: ack, TakedownDeadline: takedown},
 		Tokens:       &tokens.Store{DB: db, Table: table, Now: time.Now},
+		Silences:     &silences.Store{DB: db, Table: table, Now: time.Now},
 		DB:           db,
 		Table:        table,
 		Keys:         keys,

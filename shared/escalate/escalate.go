@@ -35,6 +35,7 @@ import (
 	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/deadline"
 	"github.com/flagline/flagline/shared/linksign"
+	"github.com/flagline/flagline/shared/silences"
 )
 
 // Actor is the timeline actor of reminders and escalations.
@@ -79,6 +80,9 @@ type Handler struct {
 	// without both), as for the alert function.
 	DashboardURL string
 	Links        linksign.Source
+	// Silences lists the silences not yet caught up and marks their
+	// digest sent; nil means a silences.Store on DB and Table.
+	Silences Silences
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log is the logger; nil means slog.Default().
@@ -98,7 +102,18 @@ type Summary struct {
 	Skipped int `json:"skipped"`
 	// Failed counts cases left for the next run by an error.
 	Failed int `json:"failed"`
+	// Digests counts the catch-up digests sent to desks whose silence
+	// ended.
+	Digests int `json:"digests"`
 }
+
+// Silences is what a run needs of shared/silences.
+type Silences interface {
+	Pending(ctx context.Context) ([]silences.Silence, error)
+	MarkCaughtUp(ctx context.Context, sil silences.Silence) error
+}
+
+var _ Silences = (*silences.Store)(nil)
 
 // Handle runs once for a scheduled event (EventBridge "Scheduled Event").
 // An error fails the invocation (the Errors alarm); every case that could
@@ -121,6 +136,10 @@ func (h *Handler) Run(ctx context.Context) (Summary, error) {
 	}
 	inv := &invocation{}
 	var errs []error
+	if err := h.catchUp(ctx, inv, now, &s); err != nil {
+		h.log().ErrorContext(ctx, "catch-up digests failed: retried next run", "error", err)
+		errs = append(errs, err)
+	}
 	for _, id := range due {
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < DeadlineMargin {
 			h.log().WarnContext(ctx, "invocation deadline near: the rest waits for the next run", "left", len(due)-s.Reminded-s.Escalated-s.Skipped-s.Failed)
@@ -191,6 +210,9 @@ type invocation struct {
 
 	key      linksign.Key
 	keyTried bool
+
+	silenced     []silences.Silence
+	silencedRead bool
 }
 
 // dueCase is a case item as the run reads it: the case, and due_at as
@@ -228,11 +250,11 @@ func (h *Handler) handleCase(ctx context.Context, inv *invocation, log *slog.Log
 	var recipients []contacts.ContactPoint
 	if c.Reminders < h.Reminders {
 		a.Kind, o.Reminder = alert.KindReminder, c.Reminders+1
-		a.ID = alert.ReminderAlertID(c.ID, o.Reminder)
+		a.ID = alert.ReminderAlertID(c.ID, o.Reminder, c.DueAt)
 		recipients = routed
 	} else {
 		a.Kind = alert.KindEscalation
-		a.ID = alert.EscalationAlertID(c.ID)
+		a.ID = alert.EscalationAlertID(c.ID, c.DueAt)
 		recipients = alert.Recipients(dir, []string{alert.EU})
 		o.Unanswered = unanswered(routed, a.Countries)
 		if len(recipients) == 0 {
@@ -307,18 +329,45 @@ func (h *Handler) deadlineOf(c *casestore.Case, sev casestore.Severity) time.Dur
 // others; the errors are returned together, and the reminder is not
 // recorded, so the next run sends what is missing.
 func (h *Handler) deliver(ctx context.Context, inv *invocation, log *slog.Logger, a *alert.Alert, o alert.Overdue, s *Summary) error {
-	delivered, err := alert.DeliveredTo(ctx, h.DB, h.Table, a, a.Recipients)
+	dir, err := h.directory(ctx, inv)
+	if err != nil {
+		return err
+	}
+	silenced, err := h.silenced(ctx, inv)
+	if err != nil {
+		return err
+	}
+	var recipients []contacts.ContactPoint
+	for _, id := range a.Recipients {
+		if i := slices.IndexFunc(dir, func(cp contacts.ContactPoint) bool { return cp.ID == id }); i >= 0 {
+			recipients = append(recipients, dir[i])
+		}
+	}
+	copies := alert.Reroute(dir, recipients, silenced, h.now())
+	keys := make([]string, len(copies))
+	for i, r := range copies {
+		keys[i] = alert.CopyKey(r)
+	}
+	delivered, err := alert.DeliveredTo(ctx, h.DB, h.Table, a, keys)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, r := range a.Recipients {
-		if delivered[r] {
-			log.DebugContext(ctx, "already delivered", "contact_point", r)
+	for _, r := range copies {
+		if delivered[alert.CopyKey(r)] {
+			log.DebugContext(ctx, "already delivered", "contact_point", r.To, "silenced_for", r.For)
 			continue
 		}
 		c := *a
-		c.Recipient = r
+		c.Recipient, c.SilencedFor = r.To, r.For
+		if r.For != "" {
+			// Recorded before the publish: the desk's digest lists the
+			// case even if this copy never gets through.
+			if err := alert.RecordMissed(ctx, h.DB, h.Table, &c, r, h.now()); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
 		c.Links = h.links(ctx, inv, log, &c)
 		if err := h.publish(ctx, log, &c, o); err != nil {
 			errs = append(errs, err)
@@ -342,7 +391,7 @@ func (h *Handler) publish(ctx context.Context, log *slog.Logger, a *alert.Alert,
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", a.RecipientID(), err)
 	}
-	log.InfoContext(ctx, "published", "contact_point", a.Recipient, "severity", a.Severity, "links", len(a.Links),
+	log.InfoContext(ctx, "published", "contact_point", a.Recipient, "silenced_for", a.SilencedFor, "severity", a.Severity, "links", len(a.Links),
 		"message_id", aws.ToString(out.MessageId))
 	return alert.RecordDelivery(ctx, h.DB, h.Table, a, aws.ToString(out.MessageId), h.now())
 }
@@ -443,6 +492,26 @@ func (h *Handler) directory(ctx context.Context, inv *invocation) ([]contacts.Co
 		inv.dir, inv.dirRead = dir, true
 	}
 	return inv.dir, nil
+}
+
+// silenced reads the silences not yet caught up, once per run (one
+// GetItem and one BatchGetItem).
+func (h *Handler) silenced(ctx context.Context, inv *invocation) ([]silences.Silence, error) {
+	if !inv.silencedRead {
+		ss, err := h.silences().Pending(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read silences: %w", err)
+		}
+		inv.silenced, inv.silencedRead = ss, true
+	}
+	return inv.silenced, nil
+}
+
+func (h *Handler) silences() Silences {
+	if h.Silences != nil {
+		return h.Silences
+	}
+	return &silences.Store{DB: h.DB, Table: h.Table, Now: h.Now}
 }
 
 // links are the signed links of copy a, or none (no dashboard URL, no

@@ -286,7 +286,8 @@ func TestUnacknowledgedCriticalCaseRemindsThenEscalates(t *testing.T) {
 		want := map[string][]string{}
 		for _, cp := range all {
 			want[cp] = []string{"reminder"}
-			if len(got[cp]) == 1 && got[cp][0].AlertID != fmt.Sprintf("%s-reminder%d-%s", id, i+1, cp) {
+			// Reminder k of this clock, owed at t0+at.
+			if len(got[cp]) == 1 && got[cp][0].AlertID != fmt.Sprintf("%s-reminder%d-%d-%s", id, i+1, t0.Add(at).UnixMilli(), cp) {
 				t.Errorf("t0+%v: %s got alert id %s", at, cp, got[cp][0].AlertID)
 			}
 		}
@@ -299,7 +300,7 @@ func TestUnacknowledgedCriticalCaseRemindsThenEscalates(t *testing.T) {
 	got := e.inbox(t)
 	checkInbox(t, "t0+3h", got, map[string][]string{"eu-coordinator": {"escalation"}})
 	if m := got["eu-coordinator"]; len(m) == 1 {
-		if m[0].AlertID != id+"-escalation-eu-coordinator" {
+		if m[0].AlertID != fmt.Sprintf("%s-escalation-%d-eu-coordinator", id, t0.Add(3*time.Hour).UnixMilli()) {
 			t.Errorf("escalation alert id %s", m[0].AlertID)
 		}
 		if !strings.Contains(m[0].Subject, "no answer from fr-pharos,it-polpost") {
@@ -362,6 +363,32 @@ func TestAcknowledgementStopsReminders(t *testing.T) {
 	}
 	if !slices.Equal(types, []string{"reminder", "acknowledge"}) {
 		t.Errorf("timeline %v, want reminder, acknowledge", types)
+	}
+}
+
+// A clock that starts again counts its reminders from 1 again: the lead of a
+// requested takedown gets its first takedown reminder even though it had
+// the first acknowledgement reminder of the same case (whose delivery
+// record lives on).
+func TestASecondClockRemindsAgain(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	const id = "crit0000case0009"
+	e.put(t, dueCaseItem(t, criticalCase(id), t0.Add(time.Hour)))
+	if s := e.run(t, time.Hour); s.Reminded != 1 {
+		t.Fatalf("t0+1h: %+v, want a reminder", s)
+	}
+	e.inbox(t)
+	it := caseaction.Actor{ContactPoint: "it-polpost", Countries: []string{"IT"}}
+	for _, req := range []caseaction.Request{{Action: caseaction.ClaimLead}, {Action: caseaction.TakedownRequested, PlatformRef: "8812"}} {
+		store := &caseaction.Store{DB: e.db, Table: e.table, Now: func() time.Time { return t0.Add(90 * time.Minute) }}
+		if ans, err := store.Apply(context.Background(), id, it, req, ""); err != nil || ans.Status != 200 {
+			t.Fatalf("%s: %v %d %s", req.Action, err, ans.Status, ans.Body)
+		}
+	}
+	s := e.run(t, 90*time.Minute+caseaction.DefaultTakedownDeadline)
+	got := e.inbox(t)
+	if s.Reminded != 1 || len(got["it-polpost"]) != 1 || got["it-polpost"][0].Kind != "reminder" {
+		t.Fatalf("the takedown's first reminder: %+v, inboxes %v; want one reminder to the lead", s, got)
 	}
 }
 
@@ -490,9 +517,9 @@ func TestTenThousandOpenCasesCostEightQueries(t *testing.T) {
 	if calls.n["Scan"] != 0 {
 		t.Errorf("%d Scan calls, want none", calls.n["Scan"])
 	}
-	// 5 cases + the directory's index item.
-	if calls.n["GetItem"] != 5+1 {
-		t.Errorf("%d GetItem calls, want 6 (5 cases, the directory index)", calls.n["GetItem"])
+	// 5 cases + the directory's index item + the silences' index item.
+	if calls.n["GetItem"] != 5+1+1 {
+		t.Errorf("%d GetItem calls, want 7 (5 cases, the directory index, the silence index)", calls.n["GetItem"])
 	}
 	if calls.n["Publish"] != 5 {
 		t.Errorf("%d Publish calls, want 5", calls.n["Publish"])
@@ -500,7 +527,8 @@ func TestTenThousandOpenCasesCostEightQueries(t *testing.T) {
 	got := e.inbox(t)
 	var ids []string
 	for _, m := range got["it-polpost"] {
-		ids = append(ids, strings.TrimSuffix(m.AlertID, "-reminder1-it-polpost"))
+		id, _, _ := strings.Cut(m.AlertID, "-reminder1-")
+		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	if !slices.Equal(ids, due) {
