@@ -47,19 +47,28 @@ func (d *CatchUp) Severity() casestore.Severity {
 
 // DigestPayload is the JSON message of a digest for https and SQS
 // subscribers.
+// MaxDigestCases is the most missed cases a digest's payload lists: at
+// about 150 bytes each, with the email (MaxEmailBytes) and the SMS, well
+// under SNS's MaxMessageBytes.
+const MaxDigestCases = 500
+
 type DigestPayload struct {
-	AlertID      string   `json:"alert_id"`
-	ContactPoint string   `json:"contact_point"`
-	Kind         Kind     `json:"kind"`
-	Severity     string   `json:"severity"`
-	SilenceID    string   `json:"silence_id"`
-	From         string   `json:"from"`
-	Until        string   `json:"until"`
-	Missed       []Missed `json:"missed"`
-	RoutedTo     []string `json:"routed_to"`
-	Subject      string   `json:"subject"`
-	Email        string   `json:"email"`
-	SMS          string   `json:"sms"`
+	AlertID      string `json:"alert_id"`
+	ContactPoint string `json:"contact_point"`
+	Kind         Kind   `json:"kind"`
+	Severity     string `json:"severity"`
+	SilenceID    string `json:"silence_id"`
+	From         string `json:"from"`
+	Until        string `json:"until"`
+	// Missed lists the missed cases, at most MaxDigestCases of them;
+	// MissedCount is how many there were (the desk's case list has them
+	// all).
+	Missed      []Missed `json:"missed"`
+	MissedCount int      `json:"missed_count"`
+	RoutedTo    []string `json:"routed_to"`
+	Subject     string   `json:"subject"`
+	Email       string   `json:"email"`
+	SMS         string   `json:"sms"`
 }
 
 // RenderCatchUp builds the digest's texts: a subject (plain ASCII, at most
@@ -92,10 +101,15 @@ func RenderCatchUp(d *CatchUp) (Message, error) {
 	p := DigestPayload{
 		AlertID: d.ID(), ContactPoint: d.Silence.ContactPoint, Kind: KindDigest, Severity: string(d.Severity()),
 		SilenceID: d.Silence.ID, From: rfc3339(d.Silence.From), Until: rfc3339(d.Silence.EndedAt()),
-		Missed: d.Missed, RoutedTo: nonNil(d.To), Subject: m.Subject, Email: m.Email, SMS: m.SMS,
+		Missed: d.Missed, MissedCount: n, RoutedTo: nonNil(d.To), Subject: m.Subject, Email: m.Email, SMS: m.SMS,
 	}
 	if p.Missed == nil {
 		p.Missed = []Missed{}
+	}
+	if len(p.Missed) > MaxDigestCases {
+		// A long silence over a bulk import would otherwise pass SNS's
+		// 256 KiB and fail on every run, the digest never sent.
+		p.Missed = p.Missed[:MaxDigestCases]
 	}
 	body, err := marshal(p)
 	if err != nil {

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/flagline/flagline/shared/alert"
+	"github.com/flagline/flagline/shared/silences"
 )
 
 // catchUp sends each desk whose silence has ended (EndedAt <= now) and is
@@ -25,7 +27,14 @@ func (h *Handler) catchUp(ctx context.Context, inv *invocation, now time.Time, s
 	}
 	var errs []error
 	for _, sil := range pending {
-		if !sil.CaughtUpAt.IsZero() || sil.EndedAt().After(now) {
+		if !sil.CaughtUpAt.IsZero() || sil.EndedAt().Add(CatchUpGrace).After(now) {
+			continue
+		}
+		if slices.ContainsFunc(pending, func(o silences.Silence) bool {
+			return o.ContactPoint == sil.ContactPoint && o.ID != sil.ID && o.ActiveAt(now)
+		}) {
+			// The desk is silenced again (a holiday extended by a second
+			// silence): its digest waits until it is back.
 			continue
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < DeadlineMargin {
@@ -37,6 +46,12 @@ func (h *Handler) catchUp(ctx context.Context, inv *invocation, now time.Time, s
 	}
 	return errors.Join(errs...)
 }
+
+// CatchUpGrace is how long after a silence ends its digest waits: an
+// alert function invocation that read the silences before the end (it
+// reads them once, and runs up to its 30 s timeout) may still reroute a
+// copy and file it as missed, and the digest must list it.
+const CatchUpGrace = 2 * time.Minute
 
 func (h *Handler) catchUpOne(ctx context.Context, inv *invocation, d *alert.CatchUp, s *Summary) error {
 	log := h.log().With("contact_point", d.Silence.ContactPoint, "silence_id", d.Silence.ID, "alert_id", d.ID())

@@ -166,6 +166,12 @@ func TestSilencedDeskIsReroutedThenCaughtUp(t *testing.T) {
 		t.Errorf("run during the silence sent %v", got)
 	}
 
+	// Just after it ends, an alert invocation that read the silences before
+	// the end may still file a missed case: the digest waits CatchUpGrace.
+	if s := e.run(t, 4*time.Hour+time.Minute); s.Digests != 0 {
+		t.Errorf("digest sent %v after the silence ended, before CatchUpGrace: %+v", time.Minute, s)
+	}
+
 	s := e.run(t, 5*time.Hour)
 	if s.Digests != 1 {
 		t.Errorf("first run after the silence: %+v, want one digest", s)
@@ -208,5 +214,37 @@ func TestSilencedDeskIsReroutedThenCaughtUp(t *testing.T) {
 	}
 	if len(pending) != 0 {
 		t.Errorf("silences still pending after the digest: %+v", pending)
+	}
+}
+
+// A holiday extended by a second silence: the first silence's digest waits
+// until the desk is back, rather than reaching a desk that is still away.
+func TestDigestWaitsWhileTheDeskIsSilencedAgain(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	ctx := context.Background()
+	store := &silences.Store{DB: e.db, Table: e.table, Now: func() time.Time { return e.clock }}
+	if _, err := store.Add(ctx, "it-polpost", t0.Add(4*time.Hour), "holiday", "test"); err != nil {
+		t.Fatal(err)
+	}
+	h := &alert.Handler{
+		SNS: sns.NewFromConfig(moto.Config()), DB: e.db, Table: e.table, TopicARN: e.topic,
+		Project: func(context.Context, *casestore.Case) error { return nil },
+		Now:     func() time.Time { return e.clock },
+	}
+	e.clock = t0.Add(time.Hour)
+	e.alertNewCase(t, h, 1, "itcase0000000011", "IT")
+	e.clock = t0.Add(3 * time.Hour)
+	if _, err := store.Add(ctx, "it-polpost", t0.Add(8*time.Hour), "holiday extended", "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.messages(t)
+	if s := e.run(t, 5*time.Hour); s.Digests != 0 {
+		t.Errorf("a digest while the desk is silenced again: %+v", s)
+	}
+	if got := e.messages(t); len(got["it-polpost"]) != 0 {
+		t.Errorf("it-polpost, still silenced, received %v", got["it-polpost"])
+	}
+	if s := e.run(t, 9*time.Hour); s.Digests != 1 {
+		t.Errorf("after the second silence: %+v, want the first silence's digest", s)
 	}
 }
