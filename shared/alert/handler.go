@@ -67,14 +67,10 @@ type Handler struct {
 type invocation struct {
 	m *invocationMetrics
 
-	dir     []contacts.ContactPoint
-	dirRead bool
+	Lookups
 
 	key      linksign.Key
 	keyTried bool
-
-	silenced     []silences.Silence
-	silencedRead bool
 }
 
 // DeadlineMargin is the time Handle keeps in hand before the invocation's
@@ -344,31 +340,16 @@ func (h *Handler) publish(ctx context.Context, inv *invocation, log *slog.Logger
 
 // directory reads the stored contact directory, once per invocation.
 func (h *Handler) directory(ctx context.Context, inv *invocation) ([]contacts.ContactPoint, error) {
-	if !inv.dirRead {
-		dir, err := contacts.StoredContactPoints(ctx, h.DB, h.Table)
-		if err != nil {
-			return nil, err
-		}
-		inv.dir, inv.dirRead = dir, true
-	}
-	return inv.dir, nil
+	return inv.Directory(ctx, h.DB, h.Table)
 }
 
-// silenced reads the silences not yet caught up, once per invocation
-// (one GetItem and one BatchGetItem).
+// silenced reads the silences not yet caught up, once per invocation.
 func (h *Handler) silenced(ctx context.Context, inv *invocation) ([]silences.Silence, error) {
-	if !inv.silencedRead {
-		src := h.Silences
-		if src == nil {
-			src = &silences.Store{DB: h.DB, Table: h.Table, Now: h.Now}
-		}
-		ss, err := src.Pending(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read silences: %w", err)
-		}
-		inv.silenced, inv.silencedRead = ss, true
+	var src Silences = h.Silences
+	if src == nil {
+		src = &silences.Store{DB: h.DB, Table: h.Table, Now: h.Now}
 	}
-	return inv.silenced, nil
+	return inv.Silenced(ctx, src)
 }
 
 // links are the signed links of copy a, or none: without a dashboard URL,

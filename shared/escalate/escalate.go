@@ -205,14 +205,10 @@ func (h *Handler) due(ctx context.Context, now time.Time) ([]string, error) {
 // invocation holds what a run reads at most once: the directory and the
 // link key.
 type invocation struct {
-	dir     []contacts.ContactPoint
-	dirRead bool
+	alert.Lookups
 
 	key      linksign.Key
 	keyTried bool
-
-	silenced     []silences.Silence
-	silencedRead bool
 }
 
 // dueCase is a case item as the run reads it: the case, and due_at as
@@ -484,27 +480,12 @@ func (h *Handler) read(ctx context.Context, id string) (dueCase, bool, error) {
 
 // directory reads the stored contact directory, once per run.
 func (h *Handler) directory(ctx context.Context, inv *invocation) ([]contacts.ContactPoint, error) {
-	if !inv.dirRead {
-		dir, err := contacts.StoredContactPoints(ctx, h.DB, h.Table)
-		if err != nil {
-			return nil, err
-		}
-		inv.dir, inv.dirRead = dir, true
-	}
-	return inv.dir, nil
+	return inv.Directory(ctx, h.DB, h.Table)
 }
 
-// silenced reads the silences not yet caught up, once per run (one
-// GetItem and one BatchGetItem).
+// silenced reads the silences not yet caught up, once per run.
 func (h *Handler) silenced(ctx context.Context, inv *invocation) ([]silences.Silence, error) {
-	if !inv.silencedRead {
-		ss, err := h.silences().Pending(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read silences: %w", err)
-		}
-		inv.silenced, inv.silencedRead = ss, true
-	}
-	return inv.silenced, nil
+	return inv.Silenced(ctx, h.silences())
 }
 
 func (h *Handler) silences() Silences {
