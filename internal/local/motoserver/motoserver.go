@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/smithy-go/middleware"
 
@@ -209,12 +210,21 @@ func Main(m interface{ Run() int }, srv **Server) int {
 // local region, dummy credentials, one attempt per call (tests see every
 // failure, and count every call) and the given API options (call counters,
 // injected faults).
+//
+// Connections are not kept alive: twice a test's single attempt failed
+// with "use of closed network connection" while reading an answer on a
+// reused loopback connection (moto's werkzeug server closing it), which is
+// the transport, not the behaviour under test. The client stays the SDK's
+// buildable one, so code that bounds it (intake's store timeout) still can.
 func (s *Server) Config(apiOptions ...func(*middleware.Stack) error) aws.Config {
 	return aws.Config{
-		Region:           Region,
-		BaseEndpoint:     aws.String(s.URL),
-		Credentials:      credentials.NewStaticCredentialsProvider("testing", "testing", ""),
-		APIOptions:       apiOptions,
+		Region:       Region,
+		BaseEndpoint: aws.String(s.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("testing", "testing", ""),
+		APIOptions:   apiOptions,
+		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.DisableKeepAlives = true
+		}),
 		RetryMaxAttempts: 1,
 	}
 }
