@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -434,6 +435,21 @@ func TestExampleFile(t *testing.T) {
 	}
 	if p, out = e.apply(t, d, false); !p.Empty() {
 		t.Errorf("second apply:\n%s", out)
+	}
+	// The Greek desk's grouping settings come back from DynamoDB; the
+	// others' read zero (the deployment's).
+	stored, err := contacts.StoredContactPoints(context.Background(), e.db, e.target.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cp := range stored {
+		wait, interval := time.Duration(0), time.Duration(0)
+		if cp.ID == "gr-hellenic-police" {
+			wait, interval = 10*time.Second, 2*time.Minute
+		}
+		if cp.GroupWait != wait || cp.GroupInterval != interval {
+			t.Errorf("stored %s: group_wait %v, group_interval %v; want %v, %v", cp.ID, cp.GroupWait, cp.GroupInterval, wait, interval)
+		}
 	}
 }
 

@@ -21,6 +21,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/goccy/go-yaml"
 
@@ -41,6 +43,22 @@ const (
 // DefaultSMSMinSeverity is the SMS threshold when a contact point sets none:
 // a text message wakes someone up, so only urgent cases send one.
 const DefaultSMSMinSeverity = casestore.High
+
+// Bounds of a contact point's grouping settings. A group_wait of 0s sends
+// a desk's held alerts at the next flush; a group_interval needs at least
+// a second between two digests.
+const (
+	MinGroupWait     = 0
+	MaxGroupWait     = time.Hour
+	MinGroupInterval = time.Second
+	MaxGroupInterval = time.Hour
+)
+
+// NoGroupWait is what an explicit `group_wait: 0s` is stored as. A zero
+// GroupWait means "the deployment's default", so "do not wait" needs a
+// value of its own: the shortest positive wait, which makes a desk's held
+// alerts due at once, so they go out at the next flush.
+const NoGroupWait = time.Nanosecond
 
 // Coordinator is the pseudo-country of the EU-level coordinator: alerts for
 // cases without a country, and critical ones, carry it.
@@ -74,6 +92,11 @@ type ContactPoint struct {
 	// SMSMinSeverity: SMS endpoints get only alerts at or above it.
 	SMSMinSeverity casestore.Severity `dynamodbav:"sms_min_severity"`
 	Endpoints      []Endpoint         `dynamodbav:"endpoints"`
+	// GroupWait and GroupInterval override the deployment's (template
+	// parameters GroupWait and GroupInterval) for this contact point; zero
+	// means the default. An explicit group_wait of 0s is NoGroupWait.
+	GroupWait     time.Duration `dynamodbav:"group_wait,omitempty"`
+	GroupInterval time.Duration `dynamodbav:"group_interval,omitempty"`
 }
 
 // Endpoint is one address of a contact point, as SNS subscribes it.
@@ -120,6 +143,10 @@ type contactPointYAML struct {
 	Countries      []string       `yaml:"countries"`
 	SMSMinSeverity string         `yaml:"sms_min_severity"`
 	Endpoints      []endpointYAML `yaml:"endpoints"`
+	// GroupWait and GroupInterval are Go durations ("30s", "5m"); nil
+	// when the entry leaves them to the deployment.
+	GroupWait     *string `yaml:"group_wait"`
+	GroupInterval *string `yaml:"group_interval"`
 }
 
 // endpointYAML has one key set: its protocol.
@@ -195,7 +222,11 @@ func Parse(data []byte) (*Directory, error) {
 	return d, nil
 }
 
-var idPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+// The patterns are compiled at first use, not at package init: the
+// functions that read a stored directory never validate one, and the
+// bounded repetitions of the ARN patterns ({1,256}) cost half a
+// millisecond and 1,700 allocations of every cold start to compile.
+var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`) })
 
 // contactPoint converts and checks one entry. It returns what it could
 // convert and every problem found.
@@ -207,7 +238,7 @@ func (in contactPointYAML) contactPoint() (ContactPoint, []string) {
 	switch {
 	case in.ID == "":
 		add("id is missing")
-	case len(in.ID) > 64 || !idPattern.MatchString(in.ID):
+	case len(in.ID) > 64 || !idPattern().MatchString(in.ID):
 		add("id %q: use lower-case letters, digits and single hyphens (at most 64)", in.ID)
 	}
 	if cp.Name == "" {
@@ -248,6 +279,25 @@ func (in contactPointYAML) contactPoint() (ContactPoint, []string) {
 		}
 	}
 
+	if in.GroupWait != nil {
+		d, err := groupDuration(*in.GroupWait, MinGroupWait, MaxGroupWait)
+		switch {
+		case err != nil:
+			add("group_wait %q: %v", *in.GroupWait, err)
+		case d == 0:
+			cp.GroupWait = NoGroupWait
+		default:
+			cp.GroupWait = d
+		}
+	}
+	if in.GroupInterval != nil {
+		d, err := groupDuration(*in.GroupInterval, MinGroupInterval, MaxGroupInterval)
+		if err != nil {
+			add("group_interval %q: %v", *in.GroupInterval, err)
+		}
+		cp.GroupInterval = d
+	}
+
 	if len(in.Endpoints) == 0 {
 		add("endpoints is empty: give at least one email, sms, https or sqs endpoint")
 	}
@@ -264,6 +314,36 @@ func (in contactPointYAML) contactPoint() (ContactPoint, []string) {
 		cp.Endpoints = append(cp.Endpoints, ep)
 	}
 	return cp, problems
+}
+
+// groupDuration parses a grouping setting and checks it is within
+// [lo, hi].
+func groupDuration(text string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(text))
+	if err != nil {
+		return 0, errors.New("not a duration: write a number and a unit, as in 30s, 5m or 1h")
+	}
+	if d < lo || d > hi {
+		return 0, fmt.Errorf("use %s to %s", showDuration(lo), showDuration(hi))
+	}
+	return d, nil
+}
+
+// showDuration writes a grouping setting as contacts.yaml would: 30s, 5m,
+// 1h30m; NoGroupWait as 0s.
+func showDuration(d time.Duration) string {
+	if d == NoGroupWait {
+		d = 0
+	}
+	s := d.String()
+	// time.Duration writes 5m0s and 1h0m0s; the file says 5m and 1h.
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func (e endpointYAML) endpoint() (Endpoint, error) {
@@ -309,10 +389,10 @@ func checkEmail(addr string) error {
 	return nil
 }
 
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+var e164 = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`) })
 
 func checkPhone(number string) error {
-	if e164.MatchString(number) {
+	if e164().MatchString(number) {
 		return nil
 	}
 	if number != "" && strings.Trim(number, "0123456789") == "" {
@@ -341,13 +421,15 @@ func checkWebhook(raw string) error {
 	return nil
 }
 
-var queueARN = regexp.MustCompile(`^arn:aws(-[a-z]+)*:sqs:[a-z]+(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:([A-Za-z0-9_-]{1,80}|[A-Za-z0-9_-]{1,75}\.fifo)$`)
+var queueARN = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^arn:aws(-[a-z]+)*:sqs:[a-z]+(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:([A-Za-z0-9_-]{1,80}|[A-Za-z0-9_-]{1,75}\.fifo)$`)
+})
 
 // CheckQueueARN checks the form of an SQS queue ARN
 // (arn:aws:sqs:<region>:<account>:<name>) that can subscribe to a standard
 // topic.
 func CheckQueueARN(arn string) error {
-	if !queueARN.MatchString(arn) {
+	if !queueARN().MatchString(arn) {
 		return errors.New("not an SQS queue ARN (arn:aws:sqs:<region>:<12-digit account>:<queue name>)")
 	}
 	if strings.HasSuffix(arn, ".fifo") {
@@ -356,11 +438,13 @@ func CheckQueueARN(arn string) error {
 	return nil
 }
 
-var topicARN = regexp.MustCompile(`^arn:aws(-[a-z]+)*:sns:[a-z]+(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
+var topicARN = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^arn:aws(-[a-z]+)*:sns:[a-z]+(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
+})
 
 // CheckTopicARN checks the form of a standard SNS topic ARN.
 func CheckTopicARN(arn string) error {
-	if !topicARN.MatchString(arn) {
+	if !topicARN().MatchString(arn) {
 		return errors.New("not a standard SNS topic ARN (arn:aws:sns:<region>:<12-digit account>:<topic name>)")
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flagline/flagline/shared/casestore"
 )
@@ -85,6 +86,11 @@ func TestExampleFileIsValid(t *testing.T) {
 	if w := d.Warnings(); len(w) != 0 {
 		t.Errorf("warnings: %v", w)
 	}
+	// It shows the grouping settings on one desk.
+	i := slices.IndexFunc(d.ContactPoints, func(cp ContactPoint) bool { return cp.GroupWait != 0 || cp.GroupInterval != 0 })
+	if i < 0 {
+		t.Error("no contact point sets group_wait or group_interval")
+	}
 }
 
 // entry builds a one-entry file around the given lines of the entry.
@@ -147,6 +153,16 @@ func TestParseErrors(t *testing.T) {
 			"  - {id: it, name: A, countries: [IT], endpoints: [{email: a@eu.example}]}\n" +
 			"  - {id: eu, name: B, countries: [EU], endpoints: [{email: a@eu.example}]}\n",
 			[]string{"contact_points[1] (eu): endpoint email a@eu.example is also declared by it"}},
+		{"group_wait without a unit", entry(okID, okName, okCountries, okEndpoints, "group_wait: 30"), []string{`contact_points[0] (it-polpost): group_wait "30": not a duration`}},
+		{"group_wait not a duration", entry(okID, okName, okCountries, okEndpoints, "group_wait: soon"), []string{`(it-polpost): group_wait "soon": not a duration`}},
+		{"group_wait empty", entry(okID, okName, okCountries, okEndpoints, `group_wait: ""`), []string{`(it-polpost): group_wait "": not a duration`}},
+		{"group_wait negative", entry(okID, okName, okCountries, okEndpoints, "group_wait: -1s"), []string{`(it-polpost): group_wait "-1s": use 0s to 1h`}},
+		{"group_wait over an hour", entry(okID, okName, okCountries, okEndpoints, "group_wait: 1h0m1s"), []string{`(it-polpost): group_wait "1h0m1s": use 0s to 1h`}},
+		{"group_interval zero", entry(okID, okName, okCountries, okEndpoints, "group_interval: 0s"), []string{`(it-polpost): group_interval "0s": use 1s to 1h`}},
+		{"group_interval under a second", entry(okID, okName, okCountries, okEndpoints, "group_interval: 999ms"), []string{`(it-polpost): group_interval "999ms": use 1s to 1h`}},
+		{"group_interval over an hour", entry(okID, okName, okCountries, okEndpoints, "group_interval: 61m"), []string{`(it-polpost): group_interval "61m": use 1s to 1h`}},
+		{"group_interval not a duration", entry(okID, okName, okCountries, okEndpoints, "group_interval: 5 minutes"), []string{`(it-polpost): group_interval "5 minutes": not a duration`}},
+		{"group setting misspelt", entry(okID, okName, okCountries, okEndpoints, "group_wiat: 10s"), []string{`unknown field "group_wiat"`}},
 		{"every problem is reported", entry("id: x", okName, "countries: [XX]", "sms_min_severity: loud", "endpoints:\n      - sms: \"123\""),
 			[]string{`country "XX"`, `sms_min_severity "loud"`, `sms "123"`}},
 	}
@@ -160,6 +176,37 @@ func TestParseErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error does not mention %q:\n%v", w, err)
 				}
+			}
+		})
+	}
+}
+
+// TestParseGroupSettings: group_wait and group_interval are Go durations
+// within their bounds; left out, they are zero (the deployment's), and an
+// explicit group_wait of 0s is kept apart from that as NoGroupWait.
+func TestParseGroupSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		lines        []string
+		wait, period time.Duration
+	}{
+		{"neither", nil, 0, 0},
+		{"both", []string{"group_wait: 10s", "group_interval: 2m"}, 10 * time.Second, 2 * time.Minute},
+		{"wait only", []string{"group_wait: 1m30s"}, 90 * time.Second, 0},
+		{"interval only", []string{"group_interval: 1h"}, 0, time.Hour},
+		{"no wait", []string{"group_wait: 0s"}, NoGroupWait, 0},
+		{"sub-second wait", []string{"group_wait: 500ms"}, 500 * time.Millisecond, 0},
+		{"the bounds", []string{"group_wait: 60m", "group_interval: 1s"}, time.Hour, time.Second},
+		{"quoted", []string{`group_wait: "45s"`, `group_interval: "10m"`}, 45 * time.Second, 10 * time.Minute},
+		{"null is left out", []string{"group_wait:", "group_interval:"}, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Parse([]byte(entry(append([]string{okID, okName, okCountries, okEndpoints}, tc.lines...)...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cp := d.ContactPoints[0]; cp.GroupWait != tc.wait || cp.GroupInterval != tc.period {
+				t.Errorf("group_wait %v, group_interval %v; want %v, %v", cp.GroupWait, cp.GroupInterval, tc.wait, tc.period)
 			}
 		})
 	}

@@ -267,13 +267,40 @@ func show(v string) string {
 func (c EntryChange) line() string {
 	switch c.Action {
 	case Create:
-		return fmt.Sprintf("+ add contact %s: %s [%s]", c.ID, c.Want.Name, strings.Join(c.Want.Countries, " "))
+		l := fmt.Sprintf("+ add contact %s: %s [%s]", c.ID, c.Want.Name, strings.Join(c.Want.Countries, " "))
+		if c.Want.GroupWait != 0 {
+			l += " group_wait " + showDuration(c.Want.GroupWait)
+		}
+		if c.Want.GroupInterval != 0 {
+			l += " group_interval " + showDuration(c.Want.GroupInterval)
+		}
+		return l
 	case Update:
-		return fmt.Sprintf("~ change contact %s (%s)", c.ID, strings.Join(c.Changed, ", "))
+		// A grouping setting shows its old and new values: it changes no
+		// filter policy, so no subscription line shows it.
+		changed := slices.Clone(c.Changed)
+		for i, name := range changed {
+			switch name {
+			case "group_wait":
+				changed[i] = fmt.Sprintf("group_wait %s -> %s", showGroupSetting(c.Have.GroupWait), showGroupSetting(c.Want.GroupWait))
+			case "group_interval":
+				changed[i] = fmt.Sprintf("group_interval %s -> %s", showGroupSetting(c.Have.GroupInterval), showGroupSetting(c.Want.GroupInterval))
+			}
+		}
+		return fmt.Sprintf("~ change contact %s (%s)", c.ID, strings.Join(changed, ", "))
 	case Delete:
 		return fmt.Sprintf("- remove contact %s", c.ID)
 	}
 	return ""
+}
+
+// showGroupSetting is a grouping setting in a plan line; "default" for
+// the deployment's.
+func showGroupSetting(d time.Duration) string {
+	if d == 0 {
+		return "default"
+	}
+	return showDuration(d)
 }
 
 // Apply makes the plan's changes: it subscribes and updates first, so that

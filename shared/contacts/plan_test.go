@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/flagline/flagline/shared/casestore"
@@ -564,5 +566,126 @@ func TestPlanRewritesAStaleIndex(t *testing.T) {
 	}
 	if p, _ = apply(t, f, d, Options{}); !p.Empty() {
 		t.Error("index still stale")
+	}
+}
+
+// TestApplyGroupSettings: the directory entries carry a desk's
+// group_wait and group_interval, a round trip through the table keeps
+// them, an entry without them reads zero (the deployment's), and the plan
+// shows them.
+func TestApplyGroupSettings(t *testing.T) {
+	f := newFakes()
+	apply(t, f, testDirectory(t), Options{})
+	f.sns.confirmAll()
+	storedEntry := func(id string) ContactPoint {
+		t.Helper()
+		stored, err := StoredContactPoints(context.Background(), f.table, "flagline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cp := range stored {
+			if cp.ID == id {
+				return cp
+			}
+		}
+		t.Fatalf("no stored entry %s in %+v", id, stored)
+		return ContactPoint{}
+	}
+	attr := func(id, name string) string {
+		t.Helper()
+		v, ok := f.table.items[Key(id)+"|"+SortKey][name]
+		if !ok {
+			return "(none)"
+		}
+		n, ok := v.(*types.AttributeValueMemberN)
+		if !ok {
+			t.Fatalf("%s of %s is %T, not a number", name, id, v)
+		}
+		return n.Value
+	}
+
+	// Entries written without them (all entries before the settings
+	// existed) have no such attributes and read zero.
+	if a, b := attr("it-polpost", "group_wait"), attr("it-polpost", "group_interval"); a != "(none)" || b != "(none)" {
+		t.Errorf("an entry without settings has group_wait %s, group_interval %s", a, b)
+	}
+	if cp := storedEntry("it-polpost"); cp.GroupWait != 0 || cp.GroupInterval != 0 {
+		t.Errorf("stored: %+v", cp)
+	}
+
+	withSettings := func(lines string) *Directory {
+		t.Helper()
+		d, err := Parse([]byte(`
+contact_points:
+  - id: it-polpost
+    name: Italy — Polizia Postale
+    countries: [IT]
+    endpoints:
+      - email: referrals@polpost.it.example
+      - sms: "+390000000001"
+      - sqs: arn:aws:sqs:eu-west-1:123456789012:it
+` + lines + `
+  - id: eu-coordinator
+    name: EU coordinator
+    countries: [EU]
+    endpoints:
+      - sqs: arn:aws:sqs:eu-west-1:123456789012:eu
+  - id: fr-ocriest
+    name: France
+    countries: [FR]
+    group_interval: 1h
+    endpoints:
+      - sqs: arn:aws:sqs:eu-west-1:123456789012:fr
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+
+	d := withSettings("    group_wait: 0s\n    group_interval: 2m")
+	p, out := apply(t, f, d, Options{})
+	for _, line := range []string{
+		"~ change contact it-polpost (group_wait default -> 0s, group_interval default -> 2m)\n",
+		"+ add contact fr-ocriest: France [FR] group_interval 1h\n",
+		"Directory: 1 to add, 1 to change, 0 to remove, 1 unchanged.\n",
+	} {
+		if !strings.Contains(out, line) {
+			t.Errorf("output lacks %q:\n%s", line, out)
+		}
+	}
+	if p.Count(Update) != 0 {
+		t.Errorf("grouping changed %d subscriptions:\n%s", p.Count(Update), out)
+	}
+	if cp := storedEntry("it-polpost"); cp.GroupWait != NoGroupWait || cp.GroupInterval != 2*time.Minute {
+		t.Errorf("stored it-polpost: %+v", cp)
+	}
+	if cp := storedEntry("fr-ocriest"); cp.GroupWait != 0 || cp.GroupInterval != time.Hour {
+		t.Errorf("stored fr-ocriest: %+v", cp)
+	}
+	if cp := storedEntry("eu-coordinator"); cp.GroupWait != 0 || cp.GroupInterval != 0 {
+		t.Errorf("stored eu-coordinator: %+v", cp)
+	}
+	if a, b := attr("it-polpost", "group_wait"), attr("it-polpost", "group_interval"); a != "1" || b != "120000000000" {
+		t.Errorf("item: group_wait %s, group_interval %s", a, b)
+	}
+	if p, out = apply(t, f, d, Options{}); !p.Empty() {
+		t.Errorf("the round trip changed the settings:\n%s", out)
+	}
+
+	// Changed, then back to the default.
+	d = withSettings("    group_wait: 45s")
+	_, out = apply(t, f, d, Options{})
+	if want := "~ change contact it-polpost (group_wait 0s -> 45s, group_interval 2m -> default)\n"; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+	if cp := storedEntry("it-polpost"); cp.GroupWait != 45*time.Second || cp.GroupInterval != 0 {
+		t.Errorf("stored it-polpost: %+v", cp)
+	}
+	if b := attr("it-polpost", "group_interval"); b != "(none)" {
+		t.Errorf("group_interval left in the item: %s", b)
+	}
+	if p, out = apply(t, f, d, Options{}); !p.Empty() {
+		t.Errorf("third apply:\n%s", out)
 	}
 }

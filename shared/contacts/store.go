@@ -180,6 +180,8 @@ type EntryChange struct {
 	ID     string
 	// Want is the entry to store (Create, Update, Unchanged).
 	Want ContactPoint
+	// Have is the stored entry (Update, Unchanged, Delete).
+	Have ContactPoint
 	// Changed names the fields an update changes.
 	Changed []string
 	Done    bool
@@ -197,14 +199,14 @@ func DiffEntries(stored map[string]ContactPoint, desired []ContactPoint) []Entry
 		case !ok:
 			changes = append(changes, EntryChange{Action: Create, ID: w.ID, Want: w})
 		case len(changed) > 0:
-			changes = append(changes, EntryChange{Action: Update, ID: w.ID, Want: w, Changed: changed})
+			changes = append(changes, EntryChange{Action: Update, ID: w.ID, Want: w, Have: h, Changed: changed})
 		default:
-			changes = append(changes, EntryChange{Action: Unchanged, ID: w.ID, Want: w})
+			changes = append(changes, EntryChange{Action: Unchanged, ID: w.ID, Want: w, Have: h})
 		}
 	}
-	for id := range stored {
+	for id, h := range stored {
 		if !wanted[id] {
-			changes = append(changes, EntryChange{Action: Delete, ID: id})
+			changes = append(changes, EntryChange{Action: Delete, ID: id, Have: h})
 		}
 	}
 	slices.SortFunc(changes, func(a, b EntryChange) int { return cmp.Compare(a.ID, b.ID) })
@@ -227,6 +229,12 @@ func entryDifferences(have, want ContactPoint) []string {
 	}
 	if !slices.Equal(have.Endpoints, want.Endpoints) {
 		changed = append(changed, "endpoints")
+	}
+	if have.GroupWait != want.GroupWait {
+		changed = append(changed, "group_wait")
+	}
+	if have.GroupInterval != want.GroupInterval {
+		changed = append(changed, "group_interval")
 	}
 	return changed
 }
