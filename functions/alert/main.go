@@ -27,5 +27,5 @@ func main() {
 		fmt.Fprintln(os.Stderr, "alert:", err)
 		os.Exit(1)
 	}
-	lambda.Start(h.Handle)
+	lambda.Start(h.Invoke)
 }

@@ -101,6 +101,9 @@ type Alert struct {
 	ID    string
 	Kind  Kind
 	Level int
+	// FromLevel is the level alerted before this alert (0 for a new
+	// case): a digest lists each case with its level change.
+	FromLevel int
 	// Case is the case as the stream record's new image shows it.
 	Case casestore.Case
 	// Severity is the case's severity (computed from the rules when the
@@ -132,6 +135,7 @@ type Alert struct {
 // write several before the alert function records one), so an image that
 // says "never alerted" does not make a new case.
 func (a *Alert) Alerted(level int, rules casestore.Rules) {
+	a.FromLevel = level
 	if level > 0 && a.Kind == KindNew {
 		a.Kind = KindUpdate
 		a.Reasons = reasons(a.Kind, a.old, &a.Case, rules)

@@ -47,16 +47,36 @@ type delivery struct {
 	ExpiresAt    int64     `dynamodbav:"expires_at"`
 }
 
-// Delivered returns the contact points alert a was already delivered to,
-// read with one consistent Query (all pages) of the case's delivery
-// records for a.ID.
+// Delivered returns the contact points alert a was already delivered to
+// (or held for, see DeliveredCopies).
 func Delivered(ctx context.Context, db DB, table string, a *Alert) (map[string]bool, error) {
+	copies, err := DeliveredCopies(ctx, db, table, a)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(copies))
+	for k := range copies {
+		out[k] = true
+	}
+	return out, nil
+}
+
+// Delivery is what a delivery record says of a copy: Held when the copy
+// was held for its desk's digest rather than published itself.
+type Delivery struct {
+	Held bool
+}
+
+// DeliveredCopies returns the delivery records of alert a by delivery
+// key, read with one consistent Query (all pages) of the case's delivery
+// records for a.ID.
+func DeliveredCopies(ctx context.Context, db DB, table string, a *Alert) (map[string]Delivery, error) {
 	prefix := DeliveryPrefix + a.ID + "#"
-	out := map[string]bool{}
+	out := map[string]Delivery{}
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(table),
 		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-		ProjectionExpression:   aws.String("sk"),
+		ProjectionExpression:   aws.String("sk, held"),
 		ConsistentRead:         aws.Bool(true),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk":     &types.AttributeValueMemberS{Value: casestore.Key(a.Case.ID)},
@@ -70,7 +90,8 @@ func Delivered(ctx context.Context, db DB, table string, a *Alert) (map[string]b
 		}
 		for _, item := range page.Items {
 			if sk, ok := item["sk"].(*types.AttributeValueMemberS); ok {
-				out[strings.TrimPrefix(sk.Value, prefix)] = true
+				held, _ := item["held"].(*types.AttributeValueMemberBOOL)
+				out[strings.TrimPrefix(sk.Value, prefix)] = Delivery{Held: held != nil && held.Value}
 			}
 		}
 		if len(page.LastEvaluatedKey) == 0 {

@@ -53,6 +53,10 @@ type Handler struct {
 	// Silences lists the silenced desks, whose copies go to the EU
 	// coordinator (Reroute); nil means a silences.Store on DB and Table.
 	Silences Silences
+	// Grouping holds non-critical copies per contact point and sends them
+	// as one digest (group.go); nil, or no queue, sends every copy at
+	// once.
+	Grouping *Grouping
 	// Log is the logger; nil means slog.Default().
 	Log *slog.Logger
 	// Metrics receives one CloudWatch Embedded Metric Format line per
@@ -279,7 +283,7 @@ func (h *Handler) deliver(ctx context.Context, inv *invocation, log *slog.Logger
 			"countries", a.Countries, "directory_size", len(dir))
 		return nil
 	}
-	delivered, err := Delivered(ctx, h.DB, h.Table, a)
+	delivered, err := DeliveredCopies(ctx, h.DB, h.Table, a)
 	if err != nil {
 		return err
 	}
@@ -289,8 +293,15 @@ func (h *Handler) deliver(ctx context.Context, inv *invocation, log *slog.Logger
 	}
 	var errs []error
 	for _, r := range Reroute(dir, recipients, silenced, h.now()) {
-		if delivered[CopyKey(r)] {
-			log.DebugContext(ctx, "alert already delivered", "contact_point", r.To, "silenced_for", r.For)
+		if d, ok := delivered[CopyKey(r)]; ok {
+			log.DebugContext(ctx, "alert already delivered", "contact_point", r.To, "silenced_for", r.For, "held", d.Held)
+			if d.Held {
+				// Held by an earlier try, which may have stopped before
+				// scheduling the desk's flush.
+				if err := h.schedule(ctx, inv, a, r.To); err != nil {
+					errs = append(errs, err)
+				}
+			}
 			continue
 		}
 		if nearDeadline(ctx) {
@@ -309,11 +320,62 @@ func (h *Handler) deliver(ctx context.Context, inv *invocation, log *slog.Logger
 			}
 		}
 		c.Links = h.links(ctx, inv, log, &c)
-		if err := h.publish(ctx, inv, log, &c); err != nil {
+		if err := h.send(ctx, inv, log, &c); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// send publishes copy a at once, or holds it for its desk's next digest
+// (see group.go): a critical copy goes at once when the desk's spacing
+// gate is open, any other is held.
+func (h *Handler) send(ctx context.Context, inv *invocation, log *slog.Logger, a *Alert) error {
+	g := h.Grouping
+	if !g.Enabled() {
+		return h.publish(ctx, inv, log, a)
+	}
+	now := h.now()
+	if a.Critical() {
+		ok, _, err := TakeGate(ctx, g.DB, h.Table, a.Recipient, now)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return h.publish(ctx, inv, log, a)
+		}
+	}
+	msg, err := Render(a)
+	if err != nil {
+		return err
+	}
+	in, err := PublishInput(h.TopicARN, a, msg)
+	if err != nil {
+		return err
+	}
+	held := NewHeld(a, Store(in), now)
+	ok, err := Hold(ctx, h.DB, h.Table, a, &held)
+	if err != nil {
+		return err
+	}
+	inv.m.held++
+	log.InfoContext(ctx, "alert held for the next digest", "contact_point", a.Recipient, "silenced_for", a.SilencedFor,
+		"kind", a.Kind, "severity", a.Severity, "critical", a.Critical(), "new", ok)
+	return h.schedule(ctx, inv, a, a.Recipient)
+}
+
+// schedule makes sure desk cp's flush is scheduled for held copy a.
+func (h *Handler) schedule(ctx context.Context, inv *invocation, a *Alert, cp string) error {
+	g := h.Grouping
+	if !g.Enabled() {
+		return nil
+	}
+	dir, err := h.directory(ctx, inv)
+	if err != nil {
+		return err
+	}
+	wait, _ := g.Settings(dir, cp)
+	return g.Schedule(ctx, h.Table, cp, a.Critical(), wait, h.now())
 }
 
 // publish renders, publishes and records the delivery of one recipient's

@@ -86,7 +86,8 @@ func (x *harness) lastMetrics(t *testing.T) (published, failures int) {
 	}
 	d := m.AWS.CloudWatchMetrics
 	if m.AWS.Timestamp != sentAt.UnixMilli() || len(d) != 1 || d[0].Namespace != "Flagline" ||
-		len(d[0].Metrics) != 2 || d[0].Metrics[0].Name != "AlertsPublished" || d[0].Metrics[1].Name != "AlertFailures" ||
+		len(d[0].Metrics) != 3 || d[0].Metrics[0].Name != "AlertsPublished" || d[0].Metrics[1].Name != "AlertsHeld" ||
+		d[0].Metrics[2].Name != "AlertFailures" ||
 		m.Function != "alert" {
 		t.Errorf("metrics line %s", lines[len(lines)-1])
 	}

@@ -11,6 +11,7 @@ const MetricsNamespace = "Flagline"
 // invocationMetrics counts what one invocation did.
 type invocationMetrics struct {
 	published int
+	held      int
 	failures  int
 }
 
@@ -34,12 +35,13 @@ type emfLine struct {
 	AWS             emfMeta `json:"_aws"`
 	Function        string  `json:"Function"`
 	AlertsPublished int     `json:"AlertsPublished"`
+	AlertsHeld      int     `json:"AlertsHeld"`
 	AlertFailures   int     `json:"AlertFailures"`
 }
 
 // write writes the counts as one CloudWatch Embedded Metric Format line:
-// CloudWatch Logs turns it into the metrics AlertsPublished and
-// AlertFailures (namespace Flagline, dimension Function=alert) with no
+// CloudWatch Logs turns it into the metrics AlertsPublished, AlertsHeld
+// (copies held for a digest) and AlertFailures (namespace Flagline, dimension Function=alert) with no
 // call to the CloudWatch API.
 func (m invocationMetrics) write(w io.Writer, at time.Time) error {
 	b, err := marshal(emfLine{
@@ -48,11 +50,12 @@ func (m invocationMetrics) write(w io.Writer, at time.Time) error {
 			CloudWatchMetrics: []emfDirective{{
 				Namespace:  MetricsNamespace,
 				Dimensions: [][]string{{"Function"}},
-				Metrics:    []emfMetric{{"AlertsPublished", "Count"}, {"AlertFailures", "Count"}},
+				Metrics:    []emfMetric{{"AlertsPublished", "Count"}, {"AlertsHeld", "Count"}, {"AlertFailures", "Count"}},
 			}},
 		},
 		Function:        "alert",
 		AlertsPublished: m.published,
+		AlertsHeld:      m.held,
 		AlertFailures:   m.failures,
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/flagline/flagline/shared/caseaction"
 	"github.com/flagline/flagline/shared/casestore"
@@ -27,7 +29,9 @@ import (
 // report-count thresholds, default 5,25,100; the reasons quote them) and
 // ACK_DEADLINES (how long an open case's desks have to acknowledge it, per
 // severity, default deadline.DefaultAck: recording an alert starts that
-// clock).
+// clock), and grouping: DIGEST_QUEUE_URL (the digest queue; empty sends
+// every copy at once), GROUP_WAIT and GROUP_INTERVAL (defaults 30s and
+// 5m, see CheckGroupSettings).
 // Metrics go to stdout. It makes clients but no network call: the SSM key
 // is read at first use, and an alert whose key cannot be read goes without
 // links. The Lambda function and `flagline dev` both build their handler
@@ -39,8 +43,19 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 	dashboard := env.Optional("DASHBOARD_URL", "")
 	thresholds := env.Ints("LEVEL_THRESHOLDS", casestore.DefaultThresholds)
 	ackDeadlines := env.Optional("ACK_DEADLINES", deadline.DefaultAck)
+	digestQueue := env.Optional("DIGEST_QUEUE_URL", "")
+	groupWaitS := env.Optional("GROUP_WAIT", DefaultGroupWait.String())
+	groupIntervalS := env.Optional("GROUP_INTERVAL", DefaultGroupInterval.String())
 	if err := env.Err(); err != nil {
 		return nil, err
+	}
+	groupWait, err1 := time.ParseDuration(groupWaitS)
+	groupInterval, err2 := time.ParseDuration(groupIntervalS)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("GROUP_WAIT=%q, GROUP_INTERVAL=%q: %w", groupWaitS, groupIntervalS, err)
+	}
+	if err := CheckGroupSettings(groupWait, groupInterval); err != nil {
+		return nil, fmt.Errorf("GROUP_WAIT, GROUP_INTERVAL: %w", err)
 	}
 	ack, err := deadline.ParseAck(ackDeadlines)
 	if err != nil {
@@ -58,7 +73,14 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 	}
 	db := dynamodb.NewFromConfig(cfg)
 	now := time.Now
+	var grouping *Grouping
+	if digestQueue != "" {
+		grouping = &Grouping{Queue: digestQueue, SQS: sqs.NewFromConfig(cfg), DB: db, Wait: groupWait, Interval: groupInterval}
+	} else if log != nil {
+		log.Warn("no DIGEST_QUEUE_URL: every alert is sent at once, without grouping or spacing")
+	}
 	return &Handler{
+		Grouping:     grouping,
 		SNS:          sns.NewFromConfig(cfg),
 		DB:           db,
 		Table:        table,

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -71,5 +72,37 @@ func TestFromEnv(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Grouping from the environment: on with a digest queue, the template's
+// GROUP_WAIT kept as set (0s included), bad settings refused at start-up.
+func TestFromEnvGrouping(t *testing.T) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	cfg := aws.Config{Region: "eu-west-1"}
+	from := func(extra map[string]string) (*alert.Handler, error) {
+		vars := map[string]string{"TABLE_NAME": "t", "ALERTS_TOPIC_ARN": topicARN}
+		for k, v := range extra {
+			vars[k] = v
+		}
+		return alert.FromEnv(cfg, func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, log)
+	}
+	queue := "https://sqs.eu-west-1.amazonaws.com/123456789012/flagline-DigestQueue"
+	h, err := from(map[string]string{"DIGEST_QUEUE_URL": queue, "GROUP_WAIT": "0s", "GROUP_INTERVAL": "20s"})
+	if err != nil || !h.Grouping.Enabled() || h.Grouping.Queue != queue || h.Grouping.Wait != 0 || h.Grouping.Interval != 20*time.Second {
+		t.Fatalf("grouping %+v, %v", h.Grouping, err)
+	}
+	h, err = from(map[string]string{"DIGEST_QUEUE_URL": queue})
+	if err != nil || h.Grouping.Wait != alert.DefaultGroupWait || h.Grouping.Interval != alert.DefaultGroupInterval {
+		t.Fatalf("defaults %+v, %v", h.Grouping, err)
+	}
+	if h, err := from(nil); err != nil || h.Grouping.Enabled() {
+		t.Fatalf("no queue: grouping %+v, %v", h.Grouping, err)
+	}
+	for _, bad := range []map[string]string{{"GROUP_WAIT": "soon"}, {"GROUP_WAIT": "2h"}, {"GROUP_INTERVAL": "0s"}, {"GROUP_INTERVAL": "-5m"}} {
+		bad["DIGEST_QUEUE_URL"] = queue
+		if _, err := from(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
 	}
 }

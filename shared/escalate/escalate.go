@@ -83,6 +83,10 @@ type Handler struct {
 	// Silences lists the silences not yet caught up and marks their
 	// digest sent; nil means a silences.Store on DB and Table.
 	Silences Silences
+	// Gate, when set, keeps alert.MinSpacing between two messages to one
+	// contact point (alert.WaitGate): a run that reminds a desk of many
+	// cases sends them a second apart, never in a burst.
+	Gate alert.GroupDB
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log is the logger; nil means slog.Default().
@@ -383,6 +387,9 @@ func (h *Handler) publish(ctx context.Context, log *slog.Logger, a *alert.Alert,
 	if err != nil {
 		return err
 	}
+	if err := h.wait(ctx, a.Recipient); err != nil {
+		return err
+	}
 	out, err := h.SNS.Publish(ctx, in)
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", a.RecipientID(), err)
@@ -536,6 +543,14 @@ func caseKey(id string) map[string]types.AttributeValue {
 		"pk": &types.AttributeValueMemberS{Value: casestore.Key(id)},
 		"sk": &types.AttributeValueMemberS{Value: casestore.SortKey},
 	}
+}
+
+// wait takes contact point cp's next message slot (no Gate: at once).
+func (h *Handler) wait(ctx context.Context, cp string) error {
+	if h.Gate == nil {
+		return nil
+	}
+	return alert.WaitGate(ctx, h.Gate, h.Table, cp, h.now)
 }
 
 func (h *Handler) log() *slog.Logger {

@@ -74,8 +74,10 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	db := dynamodb.NewFromConfig(cfg)
 	return &Handler{
-		DB:           dynamodb.NewFromConfig(cfg),
+		DB:           db,
+		Gate:         db,
 		SNS:          sns.NewFromConfig(cfg),
 		Table:        table,
 		TopicARN:     topic,

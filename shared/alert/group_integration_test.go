@@ -1,0 +1,492 @@
+//go:build integration
+
+package alert_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/flagline/flagline/internal/local/samtemplate"
+	"github.com/flagline/flagline/shared/alert"
+	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/contacts"
+	"github.com/flagline/flagline/shared/streamimage"
+)
+
+// groupEnv is the table from template.yaml, the alerts topic with one
+// inbox queue per desk subscribed by `contacts apply`'s filter policies,
+// and the digest queue: everything but the functions, on moto.
+type groupEnv struct {
+	db      *dynamodb.Client
+	table   string
+	q       *sqs.Client
+	digests string
+	inboxes map[string]string
+	pub     *timedSNS
+	h       *alert.Handler
+}
+
+// timedSNS publishes to moto and notes when each publish started, per
+// contact point.
+type timedSNS struct {
+	*sns.Client
+	mu    sync.Mutex
+	times map[string][]time.Time
+	fail  func(in *sns.PublishInput) error
+}
+
+func (s *timedSNS) Publish(ctx context.Context, in *sns.PublishInput, opts ...func(*sns.Options)) (*sns.PublishOutput, error) {
+	s.mu.Lock()
+	if s.fail != nil {
+		if err := s.fail(in); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+	}
+	cp := aws.ToString(in.MessageAttributes[alert.AttrContactPoint].StringValue)
+	s.times[cp] = append(s.times[cp], time.Now())
+	s.mu.Unlock()
+	return s.Client.Publish(ctx, in, opts...)
+}
+
+// failingDB fails the calls fail picks (and counts them), else passes them
+// to moto.
+type failingDB struct {
+	*dynamodb.Client
+	fail func(op string, in any) error
+}
+
+func (f *failingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if err := f.fail("UpdateItem", in); err != nil {
+		return nil, err
+	}
+	return f.Client.UpdateItem(ctx, in, opts...)
+}
+
+func (f *failingDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	if err := f.fail("BatchWriteItem", in); err != nil {
+		return nil, err
+	}
+	return f.Client.BatchWriteItem(ctx, in, opts...)
+}
+
+type failingQueue struct {
+	*sqs.Client
+	fail func() error
+}
+
+func (f *failingQueue) SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.Client.SendMessage(ctx, in, opts...)
+}
+
+var groupDesks = []contacts.ContactPoint{
+	{ID: "it-polpost", Name: "Italy", Countries: []string{"IT"}, SMSMinSeverity: casestore.High},
+	{ID: "eu-coordinator", Name: "EU coordinator", Countries: []string{"EU"}, SMSMinSeverity: casestore.High},
+}
+
+func newGroupEnv(t *testing.T, wait, interval time.Duration) *groupEnv {
+	t.Helper()
+	ctx := context.Background()
+	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := tpl.Table("Table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "g-" + strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))
+	e := &groupEnv{db: dynamodb.NewFromConfig(moto.Config()), table: name, q: sqs.NewFromConfig(moto.Config()), inboxes: map[string]string{}}
+	if _, err := spec.Create(ctx, e.db, e.table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(e.table)}) })
+	snsClient := sns.NewFromConfig(moto.Config())
+	topic, err := snsClient.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { snsClient.DeleteTopic(ctx, &sns.DeleteTopicInput{TopicArn: topic.TopicArn}) })
+	queue := func(n string) (string, string) {
+		out, err := e.q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-" + n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.q.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl}) })
+		attrs, err := e.q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.QueueUrl), attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	}
+	dir := &contacts.Directory{}
+	for _, cp := range groupDesks {
+		url, arn := queue(cp.ID)
+		cp.Endpoints = []contacts.Endpoint{{Protocol: contacts.SQS, Address: arn}}
+		dir.ContactPoints = append(dir.ContactPoints, cp)
+		e.inboxes[cp.ID] = url
+	}
+	if _, err := contacts.Apply(ctx, contacts.Clients{SNS: snsClient, DynamoDB: e.db}, contacts.Target{TopicARN: aws.ToString(topic.TopicArn), Table: e.table}, dir, contacts.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	e.digests, _ = queue("digests")
+	e.pub = &timedSNS{Client: snsClient, times: map[string][]time.Time{}}
+	e.h = &alert.Handler{
+		SNS: e.pub, DB: e.db, Table: e.table, TopicARN: aws.ToString(topic.TopicArn),
+		Grouping: &alert.Grouping{Queue: e.digests, SQS: e.q, DB: e.db, Wait: wait, Interval: interval},
+	}
+	return e
+}
+
+// newCase is the stream record of a new case of Italy, level 1.
+func (e *groupEnv) newCase(t *testing.T, seq int, id string, sev casestore.Severity, categories ...string) events.DynamoDBEventRecord {
+	t.Helper()
+	now := time.Now().UTC()
+	c := casestore.Case{
+		ID: id, CanonicalURL: "https://t.me/s/" + id, Platform: "t.me", Status: casestore.StatusOpen,
+		Reports: 1, Sources: 1, Notifiers: 1, SourceCountExact: true, NotifierCountExact: true,
+		FirstSeen: now, LastSeen: now, Countries: []string{"IT"}, Categories: categories, Level: 1, Severity: sev,
+	}
+	item, err := attributevalue.MarshalMap(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"alerted_level", "due_at", "due_shard", "due_kind", "reminders"} {
+		delete(item, a)
+	}
+	item["pk"] = &types.AttributeValueMemberS{Value: casestore.Key(id)}
+	item["sk"] = &types.AttributeValueMemberS{Value: casestore.SortKey}
+	item["type"] = &types.AttributeValueMemberS{Value: casestore.TypeCase}
+	if _, err := e.db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(e.table), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+	return events.DynamoDBEventRecord{
+		EventID: "ev" + id, EventName: "INSERT", EventVersion: "1.1", EventSource: "aws:dynamodb", AWSRegion: "eu-west-1",
+		Change: events.DynamoDBStreamRecord{
+			Keys:           map[string]events.DynamoDBAttributeValue{"pk": events.NewStringAttribute(casestore.Key(id)), "sk": events.NewStringAttribute(casestore.SortKey)},
+			NewImage:       streamimage.FromSDK(item),
+			SequenceNumber: fmt.Sprintf("44215845000000000174504%06d", seq),
+			StreamViewType: "NEW_AND_OLD_IMAGES",
+		},
+	}
+}
+
+// handle hands records to the alert function in batches of 25, as its
+// event source mapping does, retrying a batch from its failed record.
+func (e *groupEnv) handle(t *testing.T, recs []events.DynamoDBEventRecord) {
+	t.Helper()
+	for len(recs) > 0 {
+		batch := recs[:min(25, len(recs))]
+		resp, err := e.h.Handle(context.Background(), events.DynamoDBEvent{Records: batch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(batch)
+		if len(resp.BatchItemFailures) > 0 {
+			for i, r := range batch {
+				if r.Change.SequenceNumber == resp.BatchItemFailures[0].ItemIdentifier {
+					n = i
+				}
+			}
+		}
+		recs = recs[n:]
+	}
+}
+
+// drain receives the digest queue's messages when their delay is over and
+// hands each batch to the alert function, until nothing is held and the
+// queue stays empty for quiet. Failed messages are received again after
+// their visibility timeout (here 1 s). It returns how many batches failed.
+func (e *groupEnv) drain(t *testing.T, quiet time.Duration) (failed int) {
+	t.Helper()
+	ctx := context.Background()
+	last := time.Now()
+	for time.Since(last) < quiet {
+		out, err := e.q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(e.digests), MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 1,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			continue
+		}
+		last = time.Now()
+		var ev events.SQSEvent
+		for _, m := range out.Messages {
+			ev.Records = append(ev.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), EventSource: "aws:sqs"})
+		}
+		resp, err := e.h.HandleDigests(ctx, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		failedIDs := map[string]bool{}
+		for _, f := range resp.BatchItemFailures {
+			failedIDs[f.ItemIdentifier] = true
+		}
+		if len(failedIDs) > 0 {
+			failed++
+		}
+		for _, m := range out.Messages {
+			if !failedIDs[aws.ToString(m.MessageId)] {
+				e.q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(e.digests), ReceiptHandle: m.ReceiptHandle})
+			}
+		}
+	}
+	return failed
+}
+
+// inboxMessage is a message a desk received.
+type inboxMessage struct {
+	Kind, AlertID, Severity string
+	Cases                   []string
+}
+
+func (e *groupEnv) inbox(t *testing.T, cp string) []inboxMessage {
+	t.Helper()
+	var out []inboxMessage
+	for {
+		msgs, err := e.q.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.inboxes[cp]), MaxNumberOfMessages: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs.Messages) == 0 {
+			return out
+		}
+		for _, m := range msgs.Messages {
+			var n struct {
+				Message           string
+				MessageAttributes map[string]struct{ Value string }
+			}
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &n); err != nil {
+				t.Fatal(err)
+			}
+			var p struct {
+				CaseID string `json:"case_id"`
+				Cases  []struct {
+					CaseID string `json:"case_id"`
+				} `json:"cases"`
+			}
+			if err := json.Unmarshal([]byte(n.Message), &p); err != nil {
+				t.Fatal(err)
+			}
+			got := inboxMessage{Kind: n.MessageAttributes["kind"].Value, AlertID: n.MessageAttributes["alert_id"].Value, Severity: n.MessageAttributes["severity"].Value}
+			if got.Kind == string(alert.KindDigest) {
+				for _, c := range p.Cases {
+					got.Cases = append(got.Cases, c.CaseID)
+				}
+			} else {
+				got.Cases = []string{p.CaseID}
+			}
+			out = append(out, got)
+			e.q.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(e.inboxes[cp]), ReceiptHandle: m.ReceiptHandle})
+		}
+	}
+}
+
+// held counts desk cp's held copies (every page).
+func (e *groupEnv) held(t *testing.T, cp string) int {
+	t.Helper()
+	in := &dynamodb.QueryInput{
+		TableName: aws.String(e.table), KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :p)"), ConsistentRead: aws.Bool(true),
+		Select:                    types.SelectCount,
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: contacts.Key(cp)}, ":p": &types.AttributeValueMemberS{Value: alert.HeldPrefix}},
+	}
+	n := 0
+	for {
+		out, err := e.db.Query(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += int(out.Count)
+		if len(out.LastEvaluatedKey) == 0 {
+			return n
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// 300 low cases for one desk in a burst, with a threat to life among
+// them: the critical case reaches the desk before any digest, the low
+// ones come in digests listing each case once, and no two messages to the
+// desk start less than a second apart.
+func TestSoakBurstOfLowCasesGoesOutAsDigests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("300 copies through moto: make soak")
+	}
+	e := newGroupEnv(t, 2*time.Second, 3*time.Second)
+	var low, recs []events.DynamoDBEventRecord
+	for i := range 300 {
+		id := fmt.Sprintf("low%04d", i)
+		low = append(low, e.newCase(t, i, id, casestore.Low, "transport"))
+	}
+	recs = append(recs, low[:150]...)
+	recs = append(recs, e.newCase(t, 1000, "critical0001", casestore.Critical, alert.ThreatToLife))
+	recs = append(recs, low[150:]...)
+	start := time.Now()
+	e.handle(t, recs)
+	handled := time.Since(start)
+
+	// Before any flush: only the critical case reached the desk.
+	first := e.inbox(t, "it-polpost")
+	if len(first) != 1 || first[0].Kind != "new" || first[0].Cases[0] != "critical0001" {
+		t.Fatalf("desk received before any digest (after %s of handling): %+v", handled, first)
+	}
+	if n := e.held(t, "it-polpost"); n != 300 {
+		t.Fatalf("held copies = %d, want 300", n)
+	}
+	if failed := e.drain(t, 5*time.Second); failed != 0 {
+		t.Errorf("%d digest batches failed", failed)
+	}
+	got := e.inbox(t, "it-polpost")
+	listed := map[string]int{}
+	for _, m := range got {
+		if m.Kind != string(alert.KindDigest) {
+			t.Errorf("after the burst the desk received a %s message, want only digests: %+v", m.Kind, m)
+		}
+		for _, c := range m.Cases {
+			listed[c]++
+		}
+	}
+	for _, r := range low {
+		id := r.Change.Keys["pk"].String()[len(casestore.Key("")):]
+		if listed[id] != 1 {
+			t.Errorf("case %s listed %d times in the digests", id, listed[id])
+		}
+	}
+	if len(listed) != 300 {
+		t.Errorf("digests listed %d distinct cases, want 300", len(listed))
+	}
+	if len(got) > 3 {
+		t.Errorf("%d digests for one burst, want at most 3", len(got))
+	}
+	if n := e.held(t, "it-polpost"); n != 0 {
+		t.Errorf("%d copies still held", n)
+	}
+	times := e.pub.times["it-polpost"]
+	for i := 1; i < len(times); i++ {
+		if gap := times[i].Sub(times[i-1]); gap < alert.MinSpacing-50*time.Millisecond {
+			t.Errorf("messages %d and %d to the desk started %s apart, want at least %s", i-1, i, gap, alert.MinSpacing)
+		}
+	}
+	t.Logf("300 low + 1 critical: handled in %s; desk received 1 critical + %d digests listing %d cases (sizes %v)",
+		handled.Round(time.Millisecond), len(got), len(listed), digestSizes(got))
+}
+
+func digestSizes(ms []inboxMessage) []int {
+	var out []int
+	for _, m := range ms {
+		out = append(out, len(m.Cases))
+	}
+	return out
+}
+
+// A single held copy goes out as itself (its own kind and alert id),
+// after the wait.
+func TestLoneHeldCopyGoesOutAsItself(t *testing.T) {
+	e := newGroupEnv(t, time.Second, 2*time.Second)
+	e.handle(t, []events.DynamoDBEventRecord{e.newCase(t, 1, "lone0001", casestore.Low, "transport")})
+	if got := e.inbox(t, "it-polpost"); len(got) != 0 {
+		t.Fatalf("a low alert went out before its wait: %+v", got)
+	}
+	e.drain(t, 3*time.Second)
+	got := e.inbox(t, "it-polpost")
+	if len(got) != 1 || got[0].Kind != "new" || got[0].AlertID != "lone0001-1-it-polpost" {
+		t.Fatalf("desk received %+v, want the copy itself", got)
+	}
+}
+
+// A flush that fails after publishing (the held copies' deletion fails)
+// is retried from the queue and publishes nothing twice; a flush that
+// fails before publishing (the spacing gate's write fails) publishes once
+// on its retry.
+func TestFailedFlushSendsOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		op   string
+	}{
+		{"fails after the publish", "BatchWriteItem"},
+		{"fails before the publish", "UpdateItem:last_sent_ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newGroupEnv(t, time.Second, 2*time.Second)
+			failures := 0
+			e.h.Grouping.DB = &failingDB{Client: e.db, fail: func(op string, in any) error {
+				if u, ok := in.(*dynamodb.UpdateItemInput); ok {
+					op += ":" + strings.Fields(strings.TrimPrefix(aws.ToString(u.UpdateExpression), "SET "))[0]
+				}
+				if op == tc.op && failures < 2 {
+					failures++
+					return errors.New("injected failure")
+				}
+				return nil
+			}}
+			var recs []events.DynamoDBEventRecord
+			for i := range 5 {
+				recs = append(recs, e.newCase(t, i, fmt.Sprintf("f%04d", i), casestore.Low, "transport"))
+			}
+			e.handle(t, recs)
+			failed := e.drain(t, 4*time.Second)
+			got := e.inbox(t, "it-polpost")
+			if failures == 0 || failed == 0 {
+				t.Fatalf("no failure was injected (%d, %d)", failures, failed)
+			}
+			if len(got) != 1 || got[0].Kind != "digest" || len(got[0].Cases) != 5 {
+				t.Fatalf("desk received %+v, want one digest of 5 cases", got)
+			}
+			if n := e.held(t, "it-polpost"); n != 0 {
+				t.Errorf("%d copies still held", n)
+			}
+		})
+	}
+}
+
+// A stream record whose copy was held but whose flush could not be
+// scheduled (SQS refused) fails; its retry schedules the flush without
+// holding the copy twice, and the desk gets it once.
+func TestHeldCopyIsScheduledByTheRetry(t *testing.T) {
+	e := newGroupEnv(t, time.Second, 2*time.Second)
+	sends := 0
+	e.h.Grouping.SQS = &failingQueue{Client: e.q, fail: func() error {
+		sends++
+		if sends == 1 {
+			return errors.New("injected SQS failure")
+		}
+		return nil
+	}}
+	rec := e.newCase(t, 1, "retry0001", casestore.Low, "transport")
+	resp, err := e.h.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{rec}})
+	if err != nil || len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("first try: %v %+v, want the record failed", err, resp)
+	}
+	e.handle(t, []events.DynamoDBEventRecord{rec})
+	if n := e.held(t, "it-polpost"); n != 1 {
+		t.Fatalf("held copies = %d, want 1", n)
+	}
+	e.drain(t, 3*time.Second)
+	got := e.inbox(t, "it-polpost")
+	if len(got) != 1 || got[0].Cases[0] != "retry0001" {
+		t.Fatalf("desk received %+v, want the case once", got)
+	}
+}

@@ -1,0 +1,48 @@
+package alert
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Invoke answers the alert function's two event sources in one binary:
+// a DynamoDB stream batch (Handle) or a batch of the digest queue
+// (HandleDigests), told apart by the records' eventSource ("aws:dynamodb"
+// or "aws:sqs", as Lambda sets it:
+// https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html,
+// https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html). A batch of
+// neither is an error, never guessed.
+func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
+	var probe struct {
+		Records []struct {
+			EventSource string `json:"eventSource"`
+		} `json:"Records"`
+	}
+	if err := json.Unmarshal(payload, &probe); err != nil {
+		return nil, fmt.Errorf("alert: event cannot be read: %w", err)
+	}
+	source := ""
+	if len(probe.Records) > 0 {
+		source = probe.Records[0].EventSource
+	}
+	switch source {
+	case "aws:sqs":
+		var ev events.SQSEvent
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, fmt.Errorf("alert: SQS event: %w", err)
+		}
+		return h.HandleDigests(ctx, ev)
+	case "aws:dynamodb", "":
+		// An empty batch is answered as a stream batch: nothing to do.
+		var ev events.DynamoDBEvent
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, fmt.Errorf("alert: stream event: %w", err)
+		}
+		return h.Handle(ctx, ev)
+	default:
+		return nil, fmt.Errorf("alert: event source %q is neither the table's stream nor the digest queue", source)
+	}
+}
