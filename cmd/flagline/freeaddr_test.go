@@ -32,6 +32,11 @@ type devProcess struct {
 	stopped bool // Wait has returned
 }
 
+// devGrouping: these tests watch a report's first alert reach the inbox,
+// so the desks hold nothing back (GroupWait 0s): the copy still goes
+// through the digest queue, flushed as soon as it is held.
+var devGrouping = []string{"--param", "GroupWait=0s"}
+
 // startDev builds the CLI and starts `flagline dev --addr addr` from the
 // repository root with env added; the group is killed at the end of the
 // test unless the test saw it stop.
@@ -41,7 +46,7 @@ func startDev(t *testing.T, addr string, env ...string) *devProcess {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	d := &devProcess{cmd: exec.Command(bin, "dev", "--addr", addr), stderr: &strings.Builder{}}
+	d := &devProcess{cmd: exec.Command(bin, append([]string{"dev", "--addr", addr}, devGrouping...)...), stderr: &strings.Builder{}}
 	d.cmd.Dir = filepath.Join("..", "..")
 	d.cmd.Env = append(os.Environ(), env...)
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -4,13 +4,17 @@
 // served on a loopback address by the same handler code the Lambda
 // functions run; the stream functions fed by a poller that behaves like
 // Lambda's event source mappings (batch size, filter criteria, batch item
-// failures, retries, on-failure destination); scheduled functions on their
-// schedule; and the contact directory subscribed to the alerts topic with
+// failures, retries, on-failure destination); queue functions fed by a
+// poller that behaves like Lambda's event source mapping for SQS (batch
+// size and window, partial batch responses, the queue's visibility timeout
+// and redrive policy); scheduled functions on their schedule; and the
+// contact directory subscribed to the alerts topic with
 // one local inbox queue per contact point.
 package devstack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +43,7 @@ import (
 	"github.com/flagline/flagline/internal/local/apigw"
 	"github.com/flagline/flagline/internal/local/motoserver"
 	"github.com/flagline/flagline/internal/local/samtemplate"
+	"github.com/flagline/flagline/internal/local/sqspoll"
 	"github.com/flagline/flagline/internal/local/streampoll"
 	"github.com/flagline/flagline/shared/contacts"
 )
@@ -49,6 +54,9 @@ type HTTPFactory func(cfg aws.Config, env map[string]string) (apigw.Handler, err
 
 // StreamFactory builds a stream function's handler.
 type StreamFactory func(cfg aws.Config, env map[string]string) (streampoll.Handler, error)
+
+// QueueFactory builds the handler of a function an SQS queue feeds.
+type QueueFactory func(cfg aws.Config, env map[string]string) (sqspoll.Handler, error)
 
 // ScheduleFactory builds a scheduled function's handler.
 type ScheduleFactory func(cfg aws.Config, env map[string]string) (func(ctx context.Context) error, error)
@@ -72,10 +80,12 @@ type Options struct {
 	// interval instead of its rate(…) or cron(…) expression (a deadline of
 	// seconds can then be watched locally). Zero keeps the template's rate.
 	ScheduleEvery time.Duration
-	// HTTP, Stream and Schedule map a function's logical id to its factory.
-	// A function the template declares with no factory is an error.
+	// HTTP, Stream, Queue and Schedule map a function's logical id to its
+	// factory. A function the template declares with no factory is an
+	// error.
 	HTTP     map[string]HTTPFactory
 	Stream   map[string]StreamFactory
+	Queue    map[string]QueueFactory
 	Schedule map[string]ScheduleFactory
 	// Contacts, when set, is subscribed to AlertsTopic, every endpoint
 	// replaced by a local inbox queue for its contact point.
@@ -83,7 +93,8 @@ type Options struct {
 	// AlertsTopic is the logical id of the alerts topic (default AlertsTopic).
 	AlertsTopic string
 	// PollInterval is how often streams are polled (default 250ms, as
-	// Lambda polls a shard about four times a second).
+	// Lambda polls a shard about four times a second). Queues are long
+	// polled; a queue poll that failed is tried again after it.
 	PollInterval time.Duration
 	// FunctionAPIOptions are added to the functions' AWS clients (tests
 	// inject faults with them).
@@ -109,6 +120,8 @@ type Stack struct {
 	Routes []samtemplate.Route
 	// Mappings are the stream event sources, by function.
 	Mappings []*streampoll.Mapping
+	// QueueMappings are the SQS event sources, by function.
+	QueueMappings []*sqspoll.Mapping
 	// Inboxes maps a contact point id to its inbox queue URL.
 	Inboxes map[string]string
 	// Tokens maps a contact point id to a case API token made for it at
@@ -120,10 +133,11 @@ type Stack struct {
 	// Schedules are the scheduled functions' events as the stack runs them.
 	Schedules []ScheduledFunction
 
-	tpl      *samtemplate.Template
-	pollers  []*streampoll.Poller
-	server   *http.Server
-	listener net.Listener
+	tpl          *samtemplate.Template
+	pollers      []*streampoll.Poller
+	queuePollers []*sqspoll.Poller
+	server       *http.Server
+	listener     net.Listener
 	// runCtx is the functions' context. Close ends it only when the work
 	// in hand outlasts DrainTimeout; stop tells pollers and schedules to
 	// start nothing new.
@@ -211,6 +225,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			s.poll(p, opts.PollInterval)
 		}()
 	}
+	for _, p := range s.queuePollers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			p.Run(s.runCtx, opts.PollInterval, func(err error) { s.log.Warn("queue poll", "error", err) })
+		}()
+	}
 	s.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Add(1)
 	go func() {
@@ -233,6 +254,7 @@ func (s *Stack) createResources(ctx context.Context) error {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	var queueIDs []string
 	for _, id := range ids {
 		name := "flagline-" + id
 		switch typ := s.tpl.Resources[id].Type; typ {
@@ -259,14 +281,7 @@ func (s *Stack) createResources(ctx context.Context) error {
 			s.Locals.Attrs[id+".TopicArn"] = aws.ToString(out.TopicArn)
 			s.Locals.Attrs[id+".TopicName"] = name
 		case "AWS::SQS::Queue":
-			url, arn, err := createQueue(ctx, queues, name)
-			if err != nil {
-				return fmt.Errorf("create queue %s: %w", id, err)
-			}
-			s.Locals.Refs[id] = url
-			s.Locals.Attrs[id+".Arn"] = arn
-			s.Locals.Attrs[id+".QueueName"] = name
-			s.Locals.Attrs[id+".QueueUrl"] = url
+			queueIDs = append(queueIDs, id) // created below, dead-letter queues first
 		case "AWS::Serverless::HttpApi":
 			// Served in-process at s.URL. Its Ref is the API id; a variable
 			// built from it (the execute-api URL as DASHBOARD_URL's
@@ -279,19 +294,110 @@ func (s *Stack) createResources(ctx context.Context) error {
 			s.NotEmulated = append(s.NotEmulated, id+" ("+typ+")")
 		}
 	}
+	return s.createQueues(ctx, queues, queueIDs)
+}
+
+// createQueues creates the template's queues with the attributes it gives
+// them, each dead-letter queue before the queues that redrive to it (SQS
+// refuses a RedrivePolicy whose deadLetterTargetArn is no queue).
+func (s *Stack) createQueues(ctx context.Context, queues *sqs.Client, pending []string) error {
+	for len(pending) > 0 {
+		var later []string
+		for _, id := range pending {
+			attrs, err := QueueAttributes(s.tpl.Resources[id].Properties, func(ref string) (string, bool) {
+				arn, ok := s.Locals.Attrs[ref]
+				return arn, ok
+			})
+			if errors.Is(err, errNotYet) {
+				later = append(later, id)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("queue %s: %w", id, err)
+			}
+			name := "flagline-" + id
+			url, arn, err := createQueue(ctx, queues, name, attrs)
+			if err != nil {
+				return fmt.Errorf("create queue %s: %w", id, err)
+			}
+			s.Locals.Refs[id] = url
+			s.Locals.Attrs[id+".Arn"] = arn
+			s.Locals.Attrs[id+".QueueName"] = name
+			s.Locals.Attrs[id+".QueueUrl"] = url
+		}
+		if len(later) == len(pending) {
+			return fmt.Errorf("queues %s: their RedrivePolicy deadLetterTargetArn is no queue of this template (or they redrive to each other)", strings.Join(later, ", "))
+		}
+		pending = later
+	}
 	return nil
 }
 
-func createQueue(ctx context.Context, queues *sqs.Client, name string) (url, arn string, err error) {
-	out, err := queues.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+// errNotYet: the queue's dead-letter queue is not created yet.
+var errNotYet = errors.New("dead-letter queue not created yet")
+
+// QueueAttributes are the CreateQueue attributes of an AWS::SQS::Queue's
+// properties: VisibilityTimeout, MessageRetentionPeriod, DelaySeconds and
+// RedrivePolicy, its deadLetterTargetArn (a GetAtt, read as
+// "Queue.Arn") resolved by arn (false: not created yet). Values SQS
+// refuses are refused
+// (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html,
+// https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-sqs-queue.html).
+func QueueAttributes(props map[string]any, arn func(ref string) (string, bool)) (map[string]string, error) {
+	attrs := map[string]string{}
+	var errs []error
+	for _, a := range []struct {
+		name     string
+		min, max int
+	}{
+		{"VisibilityTimeout", 0, 43200},
+		{"MessageRetentionPeriod", 60, 1209600},
+		{"DelaySeconds", 0, 900},
+	} {
+		v, ok := props[a.name]
+		if !ok {
+			continue
+		}
+		n, whole := wholeNumber(v)
+		if !whole || n < a.min || n > a.max {
+			errs = append(errs, fmt.Errorf("%s %v: must be %d..%d", a.name, v, a.min, a.max))
+			continue
+		}
+		attrs[a.name] = strconv.Itoa(n)
+	}
+	if v, ok := props["RedrivePolicy"]; ok {
+		policy, _ := v.(map[string]any)
+		n, whole := wholeNumber(policy["maxReceiveCount"])
+		if !whole || n < 1 || n > 1000 {
+			errs = append(errs, fmt.Errorf("RedrivePolicy maxReceiveCount %v: must be 1..1000", policy["maxReceiveCount"]))
+		}
+		target := fmt.Sprint(policy["deadLetterTargetArn"])
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		dlq, ok := arn(target)
+		if !ok {
+			return nil, fmt.Errorf("RedrivePolicy deadLetterTargetArn %s: %w", target, errNotYet)
+		}
+		b, err := json.Marshal(map[string]any{"deadLetterTargetArn": dlq, "maxReceiveCount": n})
+		if err != nil {
+			return nil, err
+		}
+		attrs["RedrivePolicy"] = string(b)
+	}
+	return attrs, errors.Join(errs...)
+}
+
+func createQueue(ctx context.Context, queues *sqs.Client, name string, attrs map[string]string) (url, arn string, err error) {
+	out, err := queues.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
 	if err != nil {
 		return "", "", err
 	}
-	attrs, err := queues.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	got, err := queues.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
 	if err != nil {
 		return "", "", err
 	}
-	return aws.ToString(out.QueueUrl), attrs.Attributes["QueueArn"], nil
+	return aws.ToString(out.QueueUrl), got.Attributes["QueueArn"], nil
 }
 
 // subscribeContacts gives each contact point an inbox queue and applies the
@@ -306,7 +412,7 @@ func (s *Stack) subscribeContacts(ctx context.Context, dir *contacts.Directory, 
 	queues := sqs.NewFromConfig(s.AWS)
 	local := &contacts.Directory{}
 	for _, cp := range dir.ContactPoints {
-		url, arn, err := createQueue(ctx, queues, "flagline-inbox-"+cp.ID)
+		url, arn, err := createQueue(ctx, queues, "flagline-inbox-"+cp.ID, nil)
 		if err != nil {
 			return fmt.Errorf("inbox queue for %s: %w", cp.ID, err)
 		}
@@ -386,6 +492,21 @@ func (s *Stack) wire(cfg aws.Config, opts Options, mux *http.ServeMux) error {
 				}
 				p.Mappings = append(p.Mappings, m)
 				s.Mappings = append(s.Mappings, m)
+			case "SQS":
+				factory, ok := opts.Queue[id]
+				if !ok {
+					return fmt.Errorf("no local handler for %s (queue event %s)", id, evName)
+				}
+				h, err := factory(cfg, env)
+				if err != nil {
+					return fmt.Errorf("%s: %w", id, err)
+				}
+				p, err := s.queueMapping(id, ev.Properties, h)
+				if err != nil {
+					return fmt.Errorf("%s event %s: %w", id, evName, err)
+				}
+				s.queuePollers = append(s.queuePollers, p)
+				s.QueueMappings = append(s.QueueMappings, p.Mapping)
 			case "Schedule", "ScheduleV2":
 				factory, ok := opts.Schedule[id]
 				if !ok {
@@ -432,6 +553,86 @@ func (s *Stack) mapping(function string, props map[string]any, h streampoll.Hand
 		}
 	}
 	return m, streamARN, nil
+}
+
+// queueMapping is the event source mapping an SQS event declares, checked
+// against its queue as CreateEventSourceMapping checks it (the queue's
+// visibility timeout at least the function's timeout), so a stack that
+// could not deploy does not start.
+func (s *Stack) queueMapping(function string, props map[string]any, h sqspoll.Handler) (*sqspoll.Poller, error) {
+	arn := s.Locals.Attrs[fmt.Sprint(props["Queue"])]
+	url := s.queueURL(arn)
+	if arn == "" || url == "" {
+		return nil, fmt.Errorf("queue %v is not a queue of this template", props["Queue"])
+	}
+	rt, err := s.tpl.RuntimeEnvironment(function, s.Locals)
+	if err != nil {
+		return nil, err
+	}
+	timeout, err := strconv.Atoi(rt["AWS_LAMBDA_FUNCTION_TIMEOUT"])
+	if err != nil {
+		return nil, fmt.Errorf("function Timeout %q: %w", rt["AWS_LAMBDA_FUNCTION_TIMEOUT"], err)
+	}
+	m := &sqspoll.Mapping{Name: function, QueueURL: url, QueueARN: arn, Region: motoserver.Region, Handler: h,
+		FunctionTimeout: time.Duration(timeout) * time.Second}
+	if err := QueueSettings(m, props); err != nil {
+		return nil, err
+	}
+	p := sqspoll.New(sqs.NewFromConfig(s.AWS), m)
+	if err := p.Check(s.runCtx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// QueueSettings sets m's event source mapping settings from an SQS event's
+// properties as CloudFormation passes them to CreateEventSourceMapping:
+// BatchSize (default 10), MaximumBatchingWindowInSeconds (default 0),
+// FunctionResponseTypes (only ReportBatchItemFailures) and Enabled
+// (default true), and an error for what the API refuses
+// (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html,
+// https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html).
+// FilterCriteria has no local stand-in and is refused rather than ignored.
+func QueueSettings(m *sqspoll.Mapping, props map[string]any) error {
+	m.BatchSize, m.BatchingWindow = sqspoll.DefaultBatchSize, 0
+	if v, ok := props["BatchSize"]; ok {
+		n, whole := wholeNumber(v)
+		if !whole || n == 0 {
+			return fmt.Errorf("BatchSize %v: must be a whole number 1..%d", v, sqspoll.MaxBatchSize)
+		}
+		m.BatchSize = n
+	}
+	if v, ok := props["MaximumBatchingWindowInSeconds"]; ok {
+		n, whole := wholeNumber(v)
+		if !whole {
+			return fmt.Errorf("MaximumBatchingWindowInSeconds %v: not a whole number", v)
+		}
+		m.BatchingWindow = time.Duration(n) * time.Second
+	}
+	if v, ok := props["FunctionResponseTypes"]; ok {
+		types, _ := v.([]any)
+		if types == nil {
+			return fmt.Errorf("FunctionResponseTypes %v: not a list", v)
+		}
+		for _, t := range types {
+			// The only value the API accepts.
+			if t != "ReportBatchItemFailures" {
+				return fmt.Errorf("FunctionResponseTypes: %v is not ReportBatchItemFailures", t)
+			}
+			m.ReportBatchItemFailures = true
+		}
+	}
+	switch v := props["Enabled"].(type) {
+	case nil:
+	case bool:
+		m.Disabled = !v
+	default:
+		return fmt.Errorf("Enabled %v: not a boolean", v)
+	}
+	if _, ok := props["FilterCriteria"]; ok {
+		return errors.New("FilterCriteria on an SQS event has no local stand-in")
+	}
+	return m.Validate()
 }
 
 // StreamSettings sets m's event source mapping settings from a DynamoDB
@@ -615,6 +816,19 @@ func (s *Stack) FunctionEnv(logicalID string, overrides map[string]string) (map[
 	return env, nil
 }
 
+// PollQueuesOnce gives every queue mapping one poll: at most one batch
+// each. It returns how many messages the functions were given.
+func (s *Stack) PollQueuesOnce(ctx context.Context) (int, error) {
+	n := 0
+	var errs []error
+	for _, p := range s.queuePollers {
+		k, err := p.PollOnce(ctx)
+		n += k
+		errs = append(errs, err)
+	}
+	return n, errors.Join(errs...)
+}
+
 // PollOnce runs every stream mapping until caught up (tests use it to wait
 // for the pipeline to settle). It returns the number of invocations made.
 func (s *Stack) PollOnce(ctx context.Context) (int, error) {
@@ -667,6 +881,9 @@ func (s *Stack) close() {
 	deadline := time.Now().Add(DrainTimeout)
 	if s.stop != nil {
 		close(s.stop)
+	}
+	for _, p := range s.queuePollers {
+		go p.Close() // the batch in hand is settled; waited for below
 	}
 	if s.server != nil {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/flagline/flagline/internal/local/apigw"
+	"github.com/flagline/flagline/internal/local/sqspoll"
 	"github.com/flagline/flagline/internal/local/streampoll"
 	"github.com/flagline/flagline/shared/aggregate"
 	"github.com/flagline/flagline/shared/alert"
@@ -51,6 +52,17 @@ func (opts *Options) Functions(log *slog.Logger) {
 			}
 			h.Metrics = nil // metric lines are for CloudWatch, not a terminal
 			return lambda.NewHandler(h.Handle).Invoke, nil
+		},
+	}
+	opts.Queue = map[string]QueueFactory{
+		// The digest queue: a desk's held alerts, flushed when due.
+		"AlertFunction": func(cfg aws.Config, env map[string]string) (sqspoll.Handler, error) {
+			h, err := alert.FromEnv(cfg, Lookup(env), named("AlertFunction"))
+			if err != nil {
+				return nil, err
+			}
+			h.Metrics = nil // metric lines are for CloudWatch, not a terminal
+			return lambda.NewHandler(h.HandleDigests).Invoke, nil
 		},
 	}
 	opts.Schedule = map[string]ScheduleFactory{

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -63,6 +64,20 @@ type pipeline struct {
 // a long interval.
 func startPipeline(t *testing.T, pollEvery time.Duration, apiOptions ...func(*middleware.Stack) error) *pipeline {
 	t.Helper()
+	return startPipelineWith(t, pollEvery, noGrouping, nil, apiOptions...)
+}
+
+// noGrouping sends every alert copy at once: the tests that look at each
+// case's own alert as it goes out (routing, levels, retries, latency) run
+// without the desks' grouping, which has its own tests
+// (TestSoakBurstOfLowCasesReachesTheDeskAsDigests, shared/alert's
+// group_integration_test.go).
+var noGrouping = map[string]string{"DIGEST_QUEUE_URL": ""}
+
+// startPipelineWith is startPipeline with function environment overrides
+// and template parameters.
+func startPipelineWith(t *testing.T, pollEvery time.Duration, env, params map[string]string, apiOptions ...func(*middleware.Stack) error) *pipeline {
+	t.Helper()
 	dir, err := contacts.Parse([]byte(testDirectory))
 	if err != nil {
 		t.Fatal(err)
@@ -73,11 +88,13 @@ func startPipeline(t *testing.T, pollEvery time.Duration, apiOptions ...func(*mi
 		Template:           filepath.Join("..", "..", "..", "template.yaml"),
 		Addr:               "127.0.0.1:0",
 		Env:                map[string]string{webhook.EnvSecrets: fmt.Sprintf(`{"form":[%q]}`, secret)},
+		Params:             params,
 		Contacts:           dir,
 		PollInterval:       pollEvery,
 		FunctionAPIOptions: apiOptions,
 		Log:                log,
 	}
+	maps.Copy(opts.Env, env)
 	opts.Functions(log)
 	s, err := devstack.Start(context.Background(), opts)
 	if err != nil {

@@ -41,7 +41,7 @@ func startDirectory(t *testing.T, directory string, apiOptions ...func(*middlewa
 	opts := devstack.Options{
 		Template:           filepath.Join("..", "..", "..", "template.yaml"),
 		Addr:               "127.0.0.1:0",
-		Env:                map[string]string{webhook.EnvSecrets: fmt.Sprintf(`{"form":[%q]}`, secret)},
+		Env:                map[string]string{webhook.EnvSecrets: fmt.Sprintf(`{"form":[%q]}`, secret), "DIGEST_QUEUE_URL": noGrouping["DIGEST_QUEUE_URL"]},
 		Contacts:           dir,
 		PollInterval:       time.Hour,
 		FunctionAPIOptions: apiOptions,
