@@ -40,6 +40,35 @@ type Alert struct {
 	Email      string    `json:"email"`
 	SMS        string    `json:"sms"`
 	ReceivedAt time.Time `json:"received_at"`
+	// Cases are the cases a digest lists: its payload's `cases` (a desk's
+	// grouped alerts) or `missed` (a silence's catch-up); none for an
+	// alert about one case.
+	Cases []DigestCase `json:"cases,omitempty"`
+	// CaseCount is how many cases the digest is about (`case_count`,
+	// `missed_count`): more than len(Cases) when the payload lists only
+	// the first ones (alert.MaxDigestCases).
+	CaseCount int `json:"case_count,omitempty"`
+}
+
+// DigestCase is one case a digest lists, as its payload gives it. A
+// silence's catch-up gives case_id, kind, level, severity and at; a group
+// digest gives the rest as well.
+type DigestCase struct {
+	CaseID string `json:"case_id"`
+	// AlertID is the id of the case's own alert that the digest carries.
+	AlertID   string `json:"alert_id,omitempty"`
+	Kind      string `json:"kind"`
+	Level     int    `json:"level"`
+	FromLevel int    `json:"from_level,omitempty"`
+	Severity  string `json:"severity"`
+	// Countries are the case's countries.
+	Countries    []string `json:"countries,omitempty"`
+	Category     string   `json:"category,omitempty"`
+	CanonicalURL string   `json:"canonical_url,omitempty"`
+	// SilencedFor is the silenced desk whose copy this is.
+	SilencedFor string `json:"silenced_for,omitempty"`
+	// At is when the case's alert was due (a catch-up's missed alert).
+	At time.Time `json:"at,omitzero"`
 }
 
 // key identifies a delivery: the same alert reaches several contact points,
@@ -86,6 +115,7 @@ func (in *Inbox) init() {
 // and delivered again later shows again.
 func (in *Inbox) Add(a Alert) bool {
 	a.Countries = countries(a.Countries)
+	a.Cases = cloneCases(a.Cases)
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.init()
@@ -127,6 +157,7 @@ func (in *Inbox) snapshot() ([]Alert, string) {
 	out := make([]Alert, len(in.alerts))
 	for i, a := range in.alerts {
 		a.Countries = slices.Clone(a.Countries)
+		a.Cases = cloneCases(a.Cases)
 		out[len(out)-1-i] = a
 	}
 	return out, fmt.Sprintf("%x-%d", in.epoch, in.version)
@@ -138,4 +169,16 @@ func countries(c []string) []string {
 		return []string{}
 	}
 	return slices.Clone(c)
+}
+
+// cloneCases is a deep copy of cases (nil for none).
+func cloneCases(cases []DigestCase) []DigestCase {
+	if len(cases) == 0 {
+		return nil
+	}
+	out := slices.Clone(cases)
+	for i := range out {
+		out[i].Countries = slices.Clone(out[i].Countries)
+	}
+	return out
 }

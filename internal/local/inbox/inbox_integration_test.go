@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -181,4 +182,67 @@ func keys(t *testing.T, doc []byte) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestMotoDeliversDigest publishes a silence's catch-up digest as the
+// alert function does and checks that the poller lists its cases.
+func TestMotoDeliversDigest(t *testing.T) {
+	ctx := context.Background()
+	creds := credentials.NewStaticCredentialsProvider("testing", "testing", "")
+	snsc := sns.New(sns.Options{Region: motoserver.Region, BaseEndpoint: aws.String(moto.URL), Credentials: creds})
+	sqsc := sqs.New(sqs.Options{Region: motoserver.Region, BaseEndpoint: aws.String(moto.URL), Credentials: creds})
+
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("inbox-digests")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := contacts.ContactPoint{ID: "cy-police", Countries: []string{"CY"}}
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("flagline-inbox-digest-" + cp.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{
+		TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes["QueueArn"]),
+		Attributes: map[string]string{
+			"FilterPolicy":       contacts.FilterPolicy(cp, contacts.SQS),
+			"FilterPolicyScope":  contacts.ScopeMessageAttributes,
+			"RawMessageDelivery": "false",
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	in := catchUp(t, 3)
+	in.TopicArn = topic.TopicArn
+	if _, err := snsc.Publish(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	box := inbox.New(0)
+	var lines []string
+	p := &inbox.Poller{SQS: sqsc, Queues: map[string]string{cp.ID: aws.ToString(q.QueueUrl)}, Inbox: box,
+		OnAlert: func(a inbox.Alert) { lines = append(lines, inbox.Line(a)) }}
+	if err := p.PollOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := box.List()
+	if len(got) != 1 {
+		t.Fatalf("inbox holds %d alerts", len(got))
+	}
+	var ids []string
+	for _, c := range got[0].Cases {
+		ids = append(ids, c.CaseID)
+	}
+	if got[0].Kind != "digest" || got[0].CaseCount != 3 || !slices.Equal(ids, []string{"case-0000", "case-0001", "case-0002"}) ||
+		got[0].Cases[1].Severity != "critical" || got[0].Cases[2].Level != 3 {
+		t.Errorf("inbox holds %+v", got[0])
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], " digest ") || !strings.Contains(lines[0], "(3 cases) [Flagline] Digest: 3 cases missed") {
+		t.Errorf("lines: %q", lines)
+	}
 }

@@ -11,6 +11,10 @@ import (
 //
 //	ALERT it-polpost         L2 high     new        IT     [Flagline] New case IT: smuggling_offer on facebook.com (12 reports)  |  SMS: Flagline L2 HIGH IT: ...
 //
+// A digest's line starts its text with how many cases it lists, and of
+// how many when its payload lists only the first ones: (3 cases),
+// (500 of 730 cases).
+//
 // The texts come from the network, so control characters (a newline, an
 // ANSI escape) become spaces and invisible format characters (bidi
 // overrides) are dropped: one alert is one line and cannot restyle the
@@ -28,8 +32,22 @@ func Line(a Alert) string {
 	if kind == "" {
 		kind = "-"
 	}
-	return fmt.Sprintf("ALERT %-18s L%d %-8s %-10s %-6s %s  |  SMS: %s",
-		oneLine(a.ContactPoint), a.Level, oneLine(severity), oneLine(kind), oneLine(countries), oneLine(a.Subject), oneLine(a.SMS))
+	return fmt.Sprintf("ALERT %-18s L%d %-8s %-10s %-6s %s%s  |  SMS: %s",
+		oneLine(a.ContactPoint), a.Level, oneLine(severity), oneLine(kind), oneLine(countries), caseCount(a), oneLine(a.Subject), oneLine(a.SMS))
+}
+
+// caseCount is "(N cases) " for a digest, "" for an alert about one case.
+func caseCount(a Alert) string {
+	listed, total := len(a.Cases), max(a.CaseCount, len(a.Cases))
+	switch {
+	case total == 0:
+		return ""
+	case listed < total:
+		return fmt.Sprintf("(%d of %d cases) ", listed, total)
+	case total == 1:
+		return "(1 case) "
+	}
+	return fmt.Sprintf("(%d cases) ", total)
 }
 
 // oneLine makes s safe to print on one terminal line.

@@ -77,6 +77,19 @@ type alertView struct {
 	SMSInfo      string
 	SMSOver      bool
 	SeverityCSS  string
+	// CaseList are a digest's cases; MoreCases how many it is about but
+	// does not list.
+	CaseList  []caseView
+	MoreCases int
+}
+
+type caseView struct {
+	DigestCase
+	CountryList string
+	SeverityCSS string
+	// When and WhenFull are At, shown (empty without one).
+	When     string
+	WhenFull string
 }
 
 func (in *Inbox) servePage(w http.ResponseWriter, r *http.Request) {
@@ -164,14 +177,18 @@ func view(a Alert) alertView {
 		CountryList:  strings.Join(a.Countries, ", "),
 		Received:     a.ReceivedAt.Local().Format("15:04:05"),
 		ReceivedFull: a.ReceivedAt.Format(time.RFC3339),
-		SeverityCSS:  "sev-other",
+		SeverityCSS:  severityCSS(a.Severity),
+		MoreCases:    max(a.CaseCount-len(a.Cases), 0),
 	}
 	if v.CountryList == "" {
 		v.CountryList = "no country"
 	}
-	switch a.Severity {
-	case "low", "medium", "high", "critical":
-		v.SeverityCSS = "sev-" + a.Severity
+	for _, c := range a.Cases {
+		cv := caseView{DigestCase: c, CountryList: strings.Join(c.Countries, ", "), SeverityCSS: severityCSS(c.Severity)}
+		if !c.At.IsZero() {
+			cv.When, cv.WhenFull = c.At.Local().Format("15:04:05"), c.At.Format(time.RFC3339)
+		}
+		v.CaseList = append(v.CaseList, cv)
 	}
 	encoding, units, fits := alert.Segments(a.SMS)
 	limit := alert.GSM7Segment
@@ -181,4 +198,13 @@ func view(a Alert) alertView {
 	v.SMSInfo = fmt.Sprintf("%s, %d of %d", encoding, units, limit)
 	v.SMSOver = !fits
 	return v
+}
+
+// severityCSS is the class that colours a severity.
+func severityCSS(severity string) string {
+	switch severity {
+	case "low", "medium", "high", "critical":
+		return "sev-" + severity
+	}
+	return "sev-other"
 }

@@ -38,6 +38,17 @@ type attribute struct {
 	Value string `json:"Value"`
 }
 
+// payload is an alert's default JSON: alert.Payload, or a digest's, whose
+// cases are `cases` (a desk's grouped alerts) or `missed` (a silence's
+// catch-up, alert.DigestPayload).
+type payload struct {
+	alert.Payload
+	Cases       []DigestCase `json:"cases"`
+	CaseCount   int          `json:"case_count"`
+	Missed      []DigestCase `json:"missed"`
+	MissedCount int          `json:"missed_count"`
+}
+
 // Parse reads the body of an SQS message from a contact point's inbox queue:
 // the SNS notification envelope whose Message is the alert's default
 // payload (alert.Payload). A body that is the payload itself (a
@@ -45,8 +56,9 @@ type attribute struct {
 // lacks is taken from the message attributes (alert_id, case_id, level,
 // severity, country) and the envelope's Subject. The kind is the `kind`
 // attribute, as a subscriber's filter policy sees it, else the payload's
-// (a raw delivery, or an envelope without attributes). Anything else, or
-// an alert without an alert id, is ErrNotAlert.
+// (a raw delivery, or an envelope without attributes). A digest's cases
+// are its payload's `cases`, else its `missed`. Anything else, or an
+// alert without an alert id, is ErrNotAlert.
 func Parse(body []byte, contactPoint string, received time.Time) (Alert, error) {
 	body = bytes.TrimSpace(body)
 	var env envelope
@@ -66,7 +78,7 @@ func Parse(body []byte, contactPoint string, received time.Time) (Alert, error) 
 		// SubscriptionConfirmation, UnsubscribeConfirmation.
 		return Alert{}, fmt.Errorf("%w: SNS message of type %.40q", ErrNotAlert, env.Type)
 	}
-	var p alert.Payload
+	var p payload
 	if err := json.Unmarshal(message, &p); err != nil {
 		return Alert{}, fmt.Errorf("%w: message is not an alert payload: %v", ErrNotAlert, err)
 	}
@@ -99,6 +111,14 @@ func Parse(body []byte, contactPoint string, received time.Time) (Alert, error) 
 		return Alert{}, fmt.Errorf("%w: no alert id", ErrNotAlert)
 	}
 	a.Countries = countries(a.Countries)
+	a.Cases, a.CaseCount = p.Cases, p.CaseCount
+	if len(a.Cases) == 0 {
+		a.Cases, a.CaseCount = p.Missed, p.MissedCount
+	}
+	if len(a.Cases) == 0 {
+		a.Cases = nil
+	}
+	a.CaseCount = max(a.CaseCount, len(a.Cases))
 	return a, nil
 }
 
