@@ -39,15 +39,26 @@ import (
 //     the copy itself when it is alone, else one digest listing them all.
 //
 // Exactly once: a flush first writes an outbox item (the message and the
-// held items it lists), conditional on the schedule's id, then publishes
-// under a lease, records the message id, deletes the held items and marks
-// the outbox done. A flush that stops anywhere is finished by its retry or
-// by the desk's next flush; a copy published but not recorded is sent
-// again with the same alert id, as for single copies.
+// held items it lists) in one transaction with the desk's GROUP item, on
+// condition that its schedule still stands and no other outbox is open;
+// then it publishes under a lease, records the message id, deletes the
+// held items, marks the outbox done and closes it. A flush that stops
+// anywhere is finished by its retry or by the desk's next flush; a copy
+// published but not recorded is sent again with the same alert id, as for
+// single copies. A message that finds nothing scheduled still schedules a
+// flush for whatever is held, so no copy waits for a later alert. A desk
+// silenced since its copies were held gets none of them: they are held
+// again for the EU coordinator, as Reroute does, and recorded as missed.
+//
+// Spacing: every message to a desk (a critical copy, a flush, escalate's
+// reminders) first takes the desk's slot (TakeGate), reserved for
+// PublishBound and released at the publish's end; the next may start
+// MinSpacing after that.
 //
 // Items, all under the desk's key (contacts.Key):
 //
-//	GROUP                     the schedule, the last digest, the spacing gate
+//	GROUP                     the schedule, the open outbox, the last
+//	                          digest, the spacing slot
 //	HELD#<copy id>            a held copy, rendered as it would go alone
 //	DIGEST#<digest id>        an outbox: a flush's message and held items
 
@@ -225,6 +236,9 @@ type group struct {
 	NextAt int64 `dynamodbav:"next_at_ms"`
 	// LastSent is when the desk was last sent a message (MinSpacing).
 	LastSent int64 `dynamodbav:"last_sent_ms"`
+	// OpenOutbox is the digest id of the outbox a flush is sending, until
+	// it is done.
+	OpenOutbox string `dynamodbav:"open_outbox"`
 }
 
 func ms(t time.Time) int64     { return t.UnixMilli() }
@@ -255,28 +269,45 @@ func readGroup(ctx context.Context, db GroupDB, table, cp string) (group, error)
 	return g, nil
 }
 
-// TakeGate claims the desk's next message slot at now: it succeeds when
-// the desk was last sent a message at least MinSpacing ago (one
-// conditional UpdateItem), and otherwise says when the slot opens.
-func TakeGate(ctx context.Context, db GroupDB, table, cp string, now time.Time) (ok bool, opens time.Time, err error) {
+// Slot is a desk's message slot, taken with TakeGate or WaitGate: it is
+// reserved for PublishBound from the time it was taken, until Publish
+// releases it at the publish's end; the next message to the desk may
+// start MinSpacing after that.
+type Slot struct {
+	db       GroupDB
+	table    string
+	cp       string
+	reserved int64
+}
+
+// PublishBound is the longest a gated publish may take (SDK retries
+// included): a publish still running past it would let the next message
+// start less than MinSpacing after it.
+const PublishBound = 3 * time.Second
+
+// TakeGate claims desk cp's next message slot at now (one conditional
+// UpdateItem): it succeeds when nothing was sent to the desk for
+// MinSpacing, and otherwise says when the slot opens.
+func TakeGate(ctx context.Context, db GroupDB, table, cp string, now time.Time) (slot *Slot, opens time.Time, err error) {
+	reserved := ms(now.Add(PublishBound))
 	_, err = db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(table),
 		Key:                      groupKey(cp),
-		UpdateExpression:         aws.String("SET last_sent_ms = :now, #type = :type, expires_at = :exp"),
+		UpdateExpression:         aws.String("SET last_sent_ms = :reserved, #type = :type, expires_at = :exp"),
 		ConditionExpression:      aws.String("attribute_not_exists(last_sent_ms) OR last_sent_ms <= :open"),
 		ExpressionAttributeNames: map[string]string{"#type": "type"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": num(ms(now)), ":open": num(ms(now.Add(-MinSpacing))),
+			":reserved": num(reserved), ":open": num(ms(now.Add(-MinSpacing))),
 			":type": strAV(TypeGroup), ":exp": num(now.Add(GroupItemTTL).Unix()),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
-		return true, now, nil
+		return &Slot{db: db, table: table, cp: cp, reserved: reserved}, now, nil
 	}
 	var ccf *types.ConditionalCheckFailedException
 	if !errors.As(err, &ccf) {
-		return false, time.Time{}, fmt.Errorf("take message slot of %s: %w", cp, err)
+		return nil, time.Time{}, fmt.Errorf("take message slot of %s: %w", cp, err)
 	}
 	var g group
 	if ccf.Item != nil {
@@ -286,41 +317,72 @@ func TakeGate(ctx context.Context, db GroupDB, table, cp string, now time.Time) 
 	if !opens.After(now) {
 		opens = now.Add(MinSpacing)
 	}
-	return false, opens, nil
+	return nil, opens, nil
 }
 
-// WaitGate takes the desk's next message slot, sleeping until it opens
-// (a few times at most): a function that sends on a schedule (reminders,
-// escalations, catch-up digests) keeps MinSpacing too.
-func WaitGate(ctx context.Context, db GroupDB, table, cp string, now func() time.Time) error {
-	for range 5 {
-		ok, opens, err := TakeGate(ctx, db, table, cp, now())
-		if err != nil || ok {
-			return err
+// WaitGate takes desk cp's next message slot, sleeping until it opens
+// (looking again at least every 250 ms, as a slot is often released
+// before its reservation ends), for at most 10 s: a function that sends
+// on a schedule (reminders, escalations, catch-up digests) and a flush
+// keep MinSpacing too.
+func WaitGate(ctx context.Context, db GroupDB, table, cp string, now func() time.Time) (*Slot, error) {
+	give := now().Add(10 * time.Second)
+	for {
+		slot, opens, err := TakeGate(ctx, db, table, cp, now())
+		if err != nil || slot != nil {
+			return slot, err
 		}
-		t := time.NewTimer(time.Until(opens) + 10*time.Millisecond)
+		if opens.After(give) {
+			return nil, fmt.Errorf("message slot of %s: taken until %s", cp, opens.Format(time.RFC3339Nano))
+		}
+		t := time.NewTimer(min(time.Until(opens)+10*time.Millisecond, 250*time.Millisecond))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-t.C:
 		}
 	}
-	return fmt.Errorf("message slot of %s: still taken after 5 tries", cp)
+}
+
+// Publish publishes in within PublishBound, then releases the slot at
+// the publish's end (best effort: a slot not released opens
+// PublishBound + MinSpacing after it was taken).
+func (s *Slot) Publish(ctx context.Context, p Publisher, in *sns.PublishInput, now func() time.Time) (*sns.PublishOutput, error) {
+	pctx, cancel := context.WithTimeout(ctx, PublishBound)
+	out, err := p.Publish(pctx, in)
+	cancel()
+	_, _ = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       groupKey(s.cp),
+		UpdateExpression:          aws.String("SET last_sent_ms = :end"),
+		ConditionExpression:       aws.String("last_sent_ms = :reserved"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":end": num(ms(now())), ":reserved": num(s.reserved)},
+	})
+	return out, err
+}
+
+// heldItem is held copy h as an item under its desk.
+func heldItem(h *Held) (map[string]types.AttributeValue, error) {
+	item, err := attributevalue.MarshalMap(h)
+	if err != nil {
+		return nil, fmt.Errorf("encode held copy %s: %w", h.CopyID, err)
+	}
+	item["pk"] = strAV(contacts.Key(h.ContactPoint))
+	item["sk"] = strAV(heldSortKey(h.CopyID))
+	item["type"] = strAV(TypeHeld)
+	item["expires_at"] = num(h.HeldAt.Add(GroupItemTTL).Unix())
+	return item, nil
 }
 
 // Hold holds copy h under its desk, with the copy's delivery record (kind
 // held) in the same transaction: a copy held or delivered before is not
 // held again (held reports false).
 func Hold(ctx context.Context, db DB, table string, a *Alert, h *Held) (held bool, err error) {
-	item, err := attributevalue.MarshalMap(h)
+	item, err := heldItem(h)
 	if err != nil {
-		return false, fmt.Errorf("encode held copy %s: %w", h.CopyID, err)
+		return false, err
 	}
-	item["pk"] = strAV(contacts.Key(h.ContactPoint))
-	item["sk"] = strAV(heldSortKey(h.CopyID))
-	item["type"] = strAV(TypeHeld)
-	item["expires_at"] = num(h.HeldAt.Add(GroupItemTTL).Unix())
 	rec, err := attributevalue.MarshalMap(delivery{
 		PK: casestore.Key(a.Case.ID), SK: DeliverySortKey(a.ID, a.DeliveryKey()), Type: TypeDelivery,
 		CaseID: a.Case.ID, AlertID: a.ID, ContactPoint: a.Recipient, SilencedFor: a.SilencedFor,
@@ -342,6 +404,19 @@ func Hold(ctx context.Context, db DB, table string, a *Alert, h *Held) (held boo
 		return false, nil
 	}
 	return false, fmt.Errorf("hold copy %s: %w", h.CopyID, err)
+}
+
+// IsHeld reports whether copy copyID is still held under desk cp (a
+// consistent GetItem).
+func IsHeld(ctx context.Context, db GroupDB, table, cp, copyID string) (bool, error) {
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(table), ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("sk"),
+		Key: map[string]types.AttributeValue{"pk": strAV(contacts.Key(cp)), "sk": strAV(heldSortKey(copyID))},
+	})
+	if err != nil {
+		return false, fmt.Errorf("read held copy %s: %w", copyID, err)
+	}
+	return out.Item != nil, nil
 }
 
 // FlushMessage is the body of a digest queue message: the desk and when

@@ -27,6 +27,7 @@ import (
 	"github.com/flagline/flagline/shared/alert"
 	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/contacts"
+	"github.com/flagline/flagline/shared/silences"
 	"github.com/flagline/flagline/shared/streamimage"
 )
 
@@ -405,12 +406,13 @@ func digestSizes(ms []inboxMessage) []int {
 // A single held copy goes out as itself (its own kind and alert id),
 // after the wait.
 func TestLoneHeldCopyGoesOutAsItself(t *testing.T) {
+	t.Parallel() // each has its own table and queues
 	e := newGroupEnv(t, time.Second, 2*time.Second)
 	e.handle(t, []events.DynamoDBEventRecord{e.newCase(t, 1, "lone0001", casestore.Low, "transport")})
 	if got := e.inbox(t, "it-polpost"); len(got) != 0 {
 		t.Fatalf("a low alert went out before its wait: %+v", got)
 	}
-	e.drain(t, 3*time.Second)
+	e.drain(t, 2*time.Second)
 	got := e.inbox(t, "it-polpost")
 	if len(got) != 1 || got[0].Kind != "new" || got[0].AlertID != "lone0001-1-it-polpost" {
 		t.Fatalf("desk received %+v, want the copy itself", got)
@@ -422,6 +424,7 @@ func TestLoneHeldCopyGoesOutAsItself(t *testing.T) {
 // fails before publishing (the spacing gate's write fails) publishes once
 // on its retry.
 func TestFailedFlushSendsOnce(t *testing.T) {
+	t.Parallel() // each has its own table and queues
 	for _, tc := range []struct {
 		name string
 		op   string
@@ -430,6 +433,7 @@ func TestFailedFlushSendsOnce(t *testing.T) {
 		{"fails before the publish", "UpdateItem:last_sent_ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newGroupEnv(t, time.Second, 2*time.Second)
 			failures := 0
 			e.h.Grouping.DB = &failingDB{Client: e.db, fail: func(op string, in any) error {
@@ -447,7 +451,7 @@ func TestFailedFlushSendsOnce(t *testing.T) {
 				recs = append(recs, e.newCase(t, i, fmt.Sprintf("f%04d", i), casestore.Low, "transport"))
 			}
 			e.handle(t, recs)
-			failed := e.drain(t, 4*time.Second)
+			failed := e.drain(t, 2500*time.Millisecond)
 			got := e.inbox(t, "it-polpost")
 			if failures == 0 || failed == 0 {
 				t.Fatalf("no failure was injected (%d, %d)", failures, failed)
@@ -466,6 +470,7 @@ func TestFailedFlushSendsOnce(t *testing.T) {
 // scheduled (SQS refused) fails; its retry schedules the flush without
 // holding the copy twice, and the desk gets it once.
 func TestHeldCopyIsScheduledByTheRetry(t *testing.T) {
+	t.Parallel() // each has its own table and queues
 	e := newGroupEnv(t, time.Second, 2*time.Second)
 	sends := 0
 	e.h.Grouping.SQS = &failingQueue{Client: e.q, fail: func() error {
@@ -484,9 +489,133 @@ func TestHeldCopyIsScheduledByTheRetry(t *testing.T) {
 	if n := e.held(t, "it-polpost"); n != 1 {
 		t.Fatalf("held copies = %d, want 1", n)
 	}
-	e.drain(t, 3*time.Second)
+	e.drain(t, 2*time.Second)
 	got := e.inbox(t, "it-polpost")
 	if len(got) != 1 || got[0].Cases[0] != "retry0001" {
 		t.Fatalf("desk received %+v, want the case once", got)
+	}
+}
+
+// A copy held while no flush is scheduled (the schedule's message could
+// not be sent, and the record's retries ran out) is not stranded: the next
+// message for the desk, even an old one with nothing scheduled, schedules
+// a flush for what is held.
+func TestStrandedHeldCopyIsRescheduled(t *testing.T) {
+	t.Parallel() // each has its own table and queues
+	e := newGroupEnv(t, time.Second, 2*time.Second)
+	e.h.Grouping.SQS = &failingQueue{Client: e.q, fail: func() error { return errors.New("injected SQS failure") }}
+	resp, err := e.h.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{e.newCase(t, 1, "stranded01", casestore.Low, "transport")}})
+	if err != nil || len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("first try: %v %+v, want the record failed", err, resp)
+	}
+	e.h.Grouping.SQS = e.q
+	old, _ := json.Marshal(alert.FlushMessage{ContactPoint: "it-polpost", At: time.Now().Add(-time.Hour)})
+	if resp, err := e.h.HandleDigests(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m-old", Body: string(old), EventSource: "aws:sqs"}}}); err != nil || len(resp.BatchItemFailures) > 0 {
+		t.Fatalf("old message: %v %+v", err, resp)
+	}
+	e.drain(t, 2*time.Second)
+	got := e.inbox(t, "it-polpost")
+	if len(got) != 1 || got[0].Cases[0] != "stranded01" {
+		t.Fatalf("desk received %+v, want the stranded case", got)
+	}
+}
+
+// A desk silenced after its copies were held gets none of them: they go
+// to the EU coordinator, marked for the desk, and are recorded as missed
+// for the desk's catch-up digest.
+func TestHeldCopiesOfADeskSilencedSinceGoToTheCoordinator(t *testing.T) {
+	t.Parallel() // each has its own table and queues
+	e := newGroupEnv(t, time.Second, 2*time.Second)
+	e.handle(t, []events.DynamoDBEventRecord{
+		e.newCase(t, 1, "silenced01", casestore.Low, "transport"),
+		e.newCase(t, 2, "silenced02", casestore.Low, "transport"),
+	})
+	store := &silences.Store{DB: e.db, Table: e.table}
+	sil, err := store.Add(context.Background(), "it-polpost", time.Now().Add(time.Hour), "office closed", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.drain(t, 2500*time.Millisecond)
+	if got := e.inbox(t, "it-polpost"); len(got) != 0 {
+		t.Fatalf("the silenced desk received %+v", got)
+	}
+	got := e.inbox(t, "eu-coordinator")
+	listed := map[string]bool{}
+	for _, m := range got {
+		for _, c := range m.Cases {
+			listed[c] = true
+		}
+	}
+	if !listed["silenced01"] || !listed["silenced02"] || len(got) != 1 {
+		t.Fatalf("coordinator received %+v, want one digest of both cases", got)
+	}
+	missed, err := alert.MissedDuring(context.Background(), e.db, e.table, "it-polpost", sil.ID)
+	if err != nil || len(missed) != 2 {
+		t.Fatalf("missed alerts of the silenced desk: %+v, %v", missed, err)
+	}
+}
+
+// A case whose level rose while its copies were held is listed once, at
+// its latest level, with the change since the first.
+func TestDigestListsACaseOnce(t *testing.T) {
+	t.Parallel() // each has its own table and queues
+	e := newGroupEnv(t, time.Second, 2*time.Second)
+	e.handle(t, []events.DynamoDBEventRecord{e.newCase(t, 1, "rising01", casestore.Low, "transport"), e.newCase(t, 2, "other01", casestore.Low, "transport")})
+	up := e.newCase(t, 3, "rising01", casestore.Medium, "transport")
+	for _, img := range []map[string]events.DynamoDBAttributeValue{up.Change.NewImage} {
+		img["level"] = events.NewNumberAttribute("2")
+	}
+	if _, err := e.db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName: aws.String(e.table), Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: casestore.Key("rising01")}, "sk": &types.AttributeValueMemberS{Value: casestore.SortKey}},
+		UpdateExpression: aws.String("SET #l = :two, alerted_level = :one"), ExpressionAttributeNames: map[string]string{"#l": "level"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":two": &types.AttributeValueMemberN{Value: "2"}, ":one": &types.AttributeValueMemberN{Value: "1"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.handle(t, []events.DynamoDBEventRecord{up})
+	if n := e.held(t, "it-polpost"); n != 3 {
+		t.Fatalf("held copies = %d, want 3 (two levels of one case, one of another)", n)
+	}
+	e.drain(t, 2500*time.Millisecond)
+	got := e.inbox(t, "it-polpost")
+	if len(got) != 1 || len(got[0].Cases) != 2 {
+		t.Fatalf("desk received %+v, want one digest listing 2 cases", got)
+	}
+}
+
+// slowSNS takes a while to answer, as a publish retried by the SDK does.
+type slowSNS struct{ d time.Duration }
+
+func (s slowSNS) Publish(ctx context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
+	time.Sleep(s.d)
+	return &sns.PublishOutput{MessageId: aws.String("m")}, nil
+}
+
+// A desk's slot spaces messages from the end of one publish to the start
+// of the next, however long the publish took; a slot not released stays
+// reserved for PublishBound.
+func TestSlotsSpaceMessagesFromThePublishEnd(t *testing.T) {
+	t.Parallel()
+	e := newGroupEnv(t, time.Second, 2*time.Second)
+	ctx := context.Background()
+	s1, err := alert.WaitGate(ctx, e.db, e.table, "it-polpost", time.Now)
+	if err != nil || s1 == nil {
+		t.Fatal(s1, err)
+	}
+	if _, err := s1.Publish(ctx, slowSNS{700 * time.Millisecond}, &sns.PublishInput{}, time.Now); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now()
+	s2, err := alert.WaitGate(ctx, e.db, e.table, "it-polpost", time.Now)
+	if err != nil || s2 == nil {
+		t.Fatal(s2, err)
+	}
+	if gap := time.Since(end); gap < alert.MinSpacing-20*time.Millisecond {
+		t.Errorf("second slot taken %s after the first publish ended, want at least %s", gap, alert.MinSpacing)
+	}
+	// s2 is never released: the slot stays taken past MinSpacing.
+	taken, opens, err := alert.TakeGate(ctx, e.db, e.table, "it-polpost", time.Now().Add(alert.MinSpacing+100*time.Millisecond))
+	if err != nil || taken != nil || opens.Before(time.Now().Add(alert.PublishBound)) {
+		t.Errorf("a slot not released: taken %v, opens %s (want after %s), %v", taken, opens, alert.PublishBound, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/flagline/flagline/shared/awserr"
 	"github.com/flagline/flagline/shared/caseindex"
@@ -297,8 +298,10 @@ func (h *Handler) deliver(ctx context.Context, inv *invocation, log *slog.Logger
 			log.DebugContext(ctx, "alert already delivered", "contact_point", r.To, "silenced_for", r.For, "held", d.Held)
 			if d.Held {
 				// Held by an earlier try, which may have stopped before
-				// scheduling the desk's flush.
-				if err := h.schedule(ctx, inv, a, r.To); err != nil {
+				// scheduling the desk's flush; once flushed, nothing to do.
+				c := *a
+				c.Recipient, c.SilencedFor = r.To, r.For
+				if err := h.rescheduleHeld(ctx, inv, &c); err != nil {
 					errs = append(errs, err)
 				}
 			}
@@ -333,16 +336,16 @@ func (h *Handler) deliver(ctx context.Context, inv *invocation, log *slog.Logger
 func (h *Handler) send(ctx context.Context, inv *invocation, log *slog.Logger, a *Alert) error {
 	g := h.Grouping
 	if !g.Enabled() {
-		return h.publish(ctx, inv, log, a)
+		return h.publish(ctx, inv, log, a, nil)
 	}
 	now := h.now()
 	if a.Critical() {
-		ok, _, err := TakeGate(ctx, g.DB, h.Table, a.Recipient, now)
+		slot, _, err := TakeGate(ctx, g.DB, h.Table, a.Recipient, now)
 		if err != nil {
 			return err
 		}
-		if ok {
-			return h.publish(ctx, inv, log, a)
+		if slot != nil {
+			return h.publish(ctx, inv, log, a, slot)
 		}
 	}
 	msg, err := Render(a)
@@ -364,6 +367,21 @@ func (h *Handler) send(ctx context.Context, inv *invocation, log *slog.Logger, a
 	return h.schedule(ctx, inv, a, a.Recipient)
 }
 
+// rescheduleHeld schedules the flush of copy a's desk if a is still held
+// (one consistent GetItem): a repeated stream record whose copy was held
+// and flushed long ago schedules nothing.
+func (h *Handler) rescheduleHeld(ctx context.Context, inv *invocation, a *Alert) error {
+	g := h.Grouping
+	if !g.Enabled() {
+		return nil
+	}
+	held, err := IsHeld(ctx, g.DB, h.Table, a.Recipient, a.RecipientID())
+	if err != nil || !held {
+		return err
+	}
+	return h.schedule(ctx, inv, a, a.Recipient)
+}
+
 // schedule makes sure desk cp's flush is scheduled for held copy a.
 func (h *Handler) schedule(ctx context.Context, inv *invocation, a *Alert, cp string) error {
 	g := h.Grouping
@@ -379,8 +397,8 @@ func (h *Handler) schedule(ctx context.Context, inv *invocation, a *Alert, cp st
 }
 
 // publish renders, publishes and records the delivery of one recipient's
-// copy.
-func (h *Handler) publish(ctx context.Context, inv *invocation, log *slog.Logger, a *Alert) error {
+// copy, in the desk's message slot when one was taken.
+func (h *Handler) publish(ctx context.Context, inv *invocation, log *slog.Logger, a *Alert, slot *Slot) error {
 	msg, err := Render(a)
 	if err != nil {
 		return err
@@ -389,7 +407,12 @@ func (h *Handler) publish(ctx context.Context, inv *invocation, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	out, err := h.SNS.Publish(ctx, in)
+	var out *sns.PublishOutput
+	if slot != nil {
+		out, err = slot.Publish(ctx, h.SNS, in, h.now)
+	} else {
+		out, err = h.SNS.Publish(ctx, in)
+	}
 	if err != nil {
 		return fmt.Errorf("publish alert %s: %w", a.RecipientID(), err)
 	}

@@ -89,10 +89,7 @@ func (h *Handler) sendCatchUp(ctx context.Context, inv *invocation, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	if err := h.wait(ctx, d.Silence.ContactPoint); err != nil {
-		return err
-	}
-	out, err := h.SNS.Publish(ctx, in)
+	out, err := h.publishTo(ctx, d.Silence.ContactPoint, in)
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", d.ID(), err)
 	}

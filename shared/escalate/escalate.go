@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/flagline/flagline/shared/alert"
 	"github.com/flagline/flagline/shared/casestore"
@@ -387,10 +388,7 @@ func (h *Handler) publish(ctx context.Context, log *slog.Logger, a *alert.Alert,
 	if err != nil {
 		return err
 	}
-	if err := h.wait(ctx, a.Recipient); err != nil {
-		return err
-	}
-	out, err := h.SNS.Publish(ctx, in)
+	out, err := h.publishTo(ctx, a.Recipient, in)
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", a.RecipientID(), err)
 	}
@@ -545,12 +543,17 @@ func caseKey(id string) map[string]types.AttributeValue {
 	}
 }
 
-// wait takes contact point cp's next message slot (no Gate: at once).
-func (h *Handler) wait(ctx context.Context, cp string) error {
+// publishTo publishes in to contact point cp in its next message slot
+// (no Gate: at once).
+func (h *Handler) publishTo(ctx context.Context, cp string, in *sns.PublishInput) (*sns.PublishOutput, error) {
 	if h.Gate == nil {
-		return nil
+		return h.SNS.Publish(ctx, in)
 	}
-	return alert.WaitGate(ctx, h.Gate, h.Table, cp, h.now)
+	slot, err := alert.WaitGate(ctx, h.Gate, h.Table, cp, h.now)
+	if err != nil {
+		return nil, err
+	}
+	return slot.Publish(ctx, h.SNS, in, h.now)
 }
 
 func (h *Handler) log() *slog.Logger {

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/flagline/flagline/shared/alert"
 )
 
 // paramsTemplate declares one parameter per constraint CloudFormation
@@ -222,5 +225,33 @@ func TestScheduleEnabledAndState(t *testing.T) {
 	ev, err := tpl.ScheduleEvent("WorkFunction", "Every", Locals{})
 	if err != nil || ev.Enabled {
 		t.Errorf("Enabled: false gave %+v, %v", ev, err)
+	}
+}
+
+// Every value the template allows for GroupWait and GroupInterval is one
+// the alert function accepts: a deploy can never stop the function at
+// start-up (and with it every alert, critical ones too).
+func TestGroupParametersAreAcceptedByTheAlertFunction(t *testing.T) {
+	tpl := loadProject(t)
+	for _, name := range []string{"GroupWait", "GroupInterval"} {
+		p, err := tpl.DeclaredParameter(name)
+		if err != nil || len(p.AllowedValues) == 0 {
+			t.Fatalf("%s: no AllowedValues (%v)", name, err)
+		}
+		for _, v := range p.AllowedValues {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				t.Fatalf("%s: %q: %v", name, v, err)
+			}
+			wait, interval := alert.DefaultGroupWait, alert.DefaultGroupInterval
+			if name == "GroupWait" {
+				wait = d
+			} else {
+				interval = d
+			}
+			if err := alert.CheckGroupSettings(wait, interval); err != nil {
+				t.Errorf("%s %s: the alert function refuses it: %v", name, v, err)
+			}
+		}
 	}
 }
