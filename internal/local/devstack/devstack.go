@@ -609,18 +609,9 @@ func QueueSettings(m *sqspoll.Mapping, props map[string]any) error {
 		}
 		m.BatchingWindow = time.Duration(n) * time.Second
 	}
-	if v, ok := props["FunctionResponseTypes"]; ok {
-		types, _ := v.([]any)
-		if types == nil {
-			return fmt.Errorf("FunctionResponseTypes %v: not a list", v)
-		}
-		for _, t := range types {
-			// The only value the API accepts.
-			if t != "ReportBatchItemFailures" {
-				return fmt.Errorf("FunctionResponseTypes: %v is not ReportBatchItemFailures", t)
-			}
-			m.ReportBatchItemFailures = true
-		}
+	var err error
+	if m.ReportBatchItemFailures, err = reportBatchItemFailures(props); err != nil {
+		return err
 	}
 	switch v := props["Enabled"].(type) {
 	case nil:
@@ -676,18 +667,9 @@ func StreamSettings(m *streampoll.Mapping, props map[string]any) error {
 	default:
 		return fmt.Errorf("BisectBatchOnFunctionError %v: not a boolean", v)
 	}
-	if v, ok := props["FunctionResponseTypes"]; ok {
-		types, _ := v.([]any)
-		if types == nil {
-			return fmt.Errorf("FunctionResponseTypes %v: not a list", v)
-		}
-		for _, t := range types {
-			// The only value the API accepts for a stream.
-			if t != "ReportBatchItemFailures" {
-				return fmt.Errorf("FunctionResponseTypes: %v is not ReportBatchItemFailures", t)
-			}
-			m.ReportBatchItemFailures = true
-		}
+	var err error
+	if m.ReportBatchItemFailures, err = reportBatchItemFailures(props); err != nil {
+		return err
 	}
 	return m.Validate()
 }
@@ -940,4 +922,27 @@ func (s *Stack) StreamRecords(ctx context.Context) ([]events.DynamoDBEventRecord
 		}
 	}
 	return out, nil
+}
+
+// reportBatchItemFailures reads an event's FunctionResponseTypes: the only
+// value CreateEventSourceMapping accepts, for a stream or a queue, is
+// ReportBatchItemFailures
+// (https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html).
+func reportBatchItemFailures(props map[string]any) (bool, error) {
+	v, ok := props["FunctionResponseTypes"]
+	if !ok {
+		return false, nil
+	}
+	types, _ := v.([]any)
+	if types == nil {
+		return false, fmt.Errorf("FunctionResponseTypes %v: not a list", v)
+	}
+	on := false
+	for _, t := range types {
+		if t != "ReportBatchItemFailures" {
+			return false, fmt.Errorf("FunctionResponseTypes: %v is not ReportBatchItemFailures", t)
+		}
+		on = true
+	}
+	return on, nil
 }

@@ -51,7 +51,9 @@ func (opts *Options) Functions(log *slog.Logger) {
 				return nil, err
 			}
 			h.Metrics = nil // metric lines are for CloudWatch, not a terminal
-			return lambda.NewHandler(h.Handle).Invoke, nil
+			// Invoke, as the deployed main: it tells the two event sources
+			// apart.
+			return lambda.NewHandler(h.Invoke).Invoke, nil
 		},
 	}
 	opts.Queue = map[string]QueueFactory{
@@ -62,7 +64,7 @@ func (opts *Options) Functions(log *slog.Logger) {
 				return nil, err
 			}
 			h.Metrics = nil // metric lines are for CloudWatch, not a terminal
-			return lambda.NewHandler(h.HandleDigests).Invoke, nil
+			return lambda.NewHandler(h.Invoke).Invoke, nil
 		},
 	}
 	opts.Schedule = map[string]ScheduleFactory{

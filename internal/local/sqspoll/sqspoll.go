@@ -237,8 +237,22 @@ func (p *Poller) PollOnce(ctx context.Context) (int, error) {
 		}
 		p.checked = true
 	}
-	batch, err := p.receive(ctx)
+	// Close ends a long poll that has nothing yet at once; a batch
+	// received is still invoked and settled.
+	rctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	batch, err := p.receive(rctx)
+	cancel()
 	if len(batch) == 0 {
+		if p.closed() {
+			err = nil
+		}
 		return 0, err
 	}
 	failed, err := p.invoke(ctx, batch)
