@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -350,11 +349,6 @@ func plural(n int, noun string) string {
 	return strconv.Itoa(n) + " " + noun + "s"
 }
 
-// emailAddress finds addresses in notifiers' explanations: a notifier may
-// have signed with their own, and the alert must carry no personal data of
-// the notifier.
-var emailAddress = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`)
-
 // Email is the plain-text email body: what the content is, how often and by
 // how many it was reported, where, its status and lead, what notifiers said
 // (quoted, at most five), the case and alert ids, the recipient's signed
@@ -438,7 +432,7 @@ func email(a *Alert, quote int) string {
 		line("")
 		line("What notifiers said (%d, quoted as received, not verified):", n)
 		for i, e := range c.Explanations[:n] {
-			e = emailAddress.ReplaceAllString(oneLine(e), "[email removed]")
+			e = casestore.ScrubEmails(oneLine(e))
 			line("  %d. \"%s\"", i+1, truncate(e, quote, "..."))
 		}
 	}

@@ -87,7 +87,14 @@ func (s *Store) Apply(ctx context.Context, caseID string, actor Actor, req Reque
 		if o.setLead {
 			event.Lead = actor.ContactPoint
 		}
+		if o.status == casestore.StatusTakedownRequested {
+			// The notice this desk sends the platform links to the case.
+			event.NoticeID = casestore.NoticeID(c.ID, actor.ContactPoint)
+		}
 		next := o.applyTo(*c, actor, at)
+		if event.NoticeID != "" {
+			next.NoticeID = event.NoticeID
+		}
 		answer, err := answerOf(&next, &event)
 		if err != nil {
 			return Answer{}, err
@@ -170,6 +177,10 @@ func (s *Store) updateCase(c *casestore.Case, o outcome, actor Actor, at time.Ti
 	}
 	if o.releaseLead {
 		remove = append(remove, "#lead", "lead_since")
+	}
+	if o.status == casestore.StatusTakedownRequested {
+		set = append(set, "notice_id = :notice")
+		values[":notice"] = &types.AttributeValueMemberS{Value: casestore.NoticeID(c.ID, actor.ContactPoint)}
 	}
 	dueSet, dueValues, dueRemove := s.clock(c, o.status, at)
 	set = append(set, dueSet...)

@@ -177,6 +177,7 @@ type caseView struct {
 	FirstSeen    time.Time          `json:"first_seen"`
 	LastSeen     time.Time          `json:"last_seen"`
 	ReopenCount  int                `json:"reopen_count"`
+	NoticeID     string             `json:"notice_id,omitempty"`
 }
 
 // CaseJSON is the JSON view of case c that every answer carries.
@@ -187,6 +188,7 @@ func CaseJSON(c *casestore.Case) any {
 		Severity: c.Severity, Level: c.Level, Status: statusOf(c), StatusAt: c.StatusAt.UTC(),
 		Lead: c.Lead, Reports: c.Reports, Sources: c.Sources, Notifiers: c.Notifiers,
 		FirstSeen: c.FirstSeen.UTC(), LastSeen: c.LastSeen.UTC(), ReopenCount: c.ReopenCount,
+		NoticeID: c.NoticeID,
 	}
 	if c.Lead != "" {
 		v.LeadSince = c.LeadSince.UTC()

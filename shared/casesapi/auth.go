@@ -102,6 +102,16 @@ func unauthorized(code, message, bearerError string) events.APIGatewayV2HTTPResp
 // CONTACT#<id> / CONTACT): its countries decide what it sees.
 // ErrNotInDirectory when it has none.
 func (h *Handler) actor(ctx context.Context, id string) (caseaction.Actor, error) {
+	cp, err := h.entry(ctx, id)
+	if err != nil {
+		return caseaction.Actor{}, err
+	}
+	return caseaction.Actor{ContactPoint: cp.ID, Countries: cp.Countries}, nil
+}
+
+// entry is contact point id's directory entry; ErrNotInDirectory when it
+// has none.
+func (h *Handler) entry(ctx context.Context, id string) (contacts.ContactPoint, error) {
 	out, err := h.DB.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(h.Table),
 		Key: map[string]types.AttributeValue{
@@ -111,17 +121,17 @@ func (h *Handler) actor(ctx context.Context, id string) (caseaction.Actor, error
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return caseaction.Actor{}, fmt.Errorf("read directory entry %s: %w", id, err)
+		return contacts.ContactPoint{}, fmt.Errorf("read directory entry %s: %w", id, err)
 	}
 	if out.Item == nil {
-		return caseaction.Actor{}, ErrNotInDirectory
+		return contacts.ContactPoint{}, ErrNotInDirectory
 	}
 	var cp contacts.ContactPoint
 	if err := attributevalue.UnmarshalMap(out.Item, &cp); err != nil {
-		return caseaction.Actor{}, fmt.Errorf("decode directory entry %s: %w", id, err)
+		return contacts.ContactPoint{}, fmt.Errorf("decode directory entry %s: %w", id, err)
 	}
 	if cp.ID != id {
-		return caseaction.Actor{}, ErrNotInDirectory
+		return contacts.ContactPoint{}, ErrNotInDirectory
 	}
-	return caseaction.Actor{ContactPoint: cp.ID, Countries: cp.Countries}, nil
+	return cp, nil
 }

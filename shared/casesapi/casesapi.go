@@ -1,7 +1,7 @@
 // Package casesapi is the cases function: the JSON API through which a
-// contact point lists its cases, reads one with its timeline and acts on it
-// (bearer tokens), and the HTML pages that the signed one-click links of
-// alert emails open.
+// contact point lists its cases, reads one with its timeline, gets its DSA
+// Art. 16 notice for the platform and acts on it (bearer tokens), and the
+// HTML pages that the signed one-click links of alert emails open.
 //
 // Who the caller is comes from one place, caller (a token) or linkCaller (a
 // signed link); what it may see is decided by caseaction.Actor, so a case
@@ -37,7 +37,7 @@ const (
 
 // Routes lists every route the handler serves.
 var Routes = []string{RouteList, RouteDetail, RouteAction, RouteLinkView, RouteLinkAction, RouteLinkPost,
-	RouteSilenceAdd, RouteSilenceList, RouteSilenceExpire}
+	RouteSilenceAdd, RouteSilenceList, RouteSilenceExpire, RouteNotice}
 
 // RetryAfter is the Retry-After, in seconds, of a 503.
 const RetryAfter = 2
@@ -151,6 +151,8 @@ func (h *Handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 		return h.detail(ctx, req, o)
 	case RouteAction:
 		return h.act(ctx, req, o)
+	case RouteNotice:
+		return h.notice(ctx, req, o)
 	case RouteLinkView:
 		return h.linkView(ctx, req, o)
 	case RouteLinkAction:

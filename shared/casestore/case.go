@@ -3,6 +3,7 @@
 package casestore
 
 import (
+	"regexp"
 	"slices"
 	"time"
 )
@@ -81,6 +82,9 @@ type Case struct {
 	Lead        string    `dynamodbav:"lead,omitempty"`
 	LeadSince   time.Time `dynamodbav:"lead_since,omitempty"`
 	ReopenCount int       `dynamodbav:"reopen_count,omitempty"`
+	// NoticeID is the notice of the last takedown_requested: the
+	// requesting desk's (NoticeID).
+	NoticeID string `dynamodbav:"notice_id,omitempty"`
 
 	// The clock of a case nobody answers (shared/deadline): DueAt is when
 	// the next reminder is owed (written as deadline.Format, so that it
@@ -96,6 +100,11 @@ type Case struct {
 	// AlertedLevel is of the level's.
 	AlertedReopenCount int `dynamodbav:"alerted_reopen_count,omitempty"`
 }
+
+// NoticeID is the id of contact point cp's DSA Art. 16 notice about case
+// caseID: stable, so the notice a desk sends and the takedown_requested it
+// records name the same one.
+func NoticeID(caseID, cp string) string { return caseID + "-notice-" + cp }
 
 // Activity is when the case last changed for a desk: its newest report or
 // its last status change, whichever is later. Case lists sort by it.
@@ -156,3 +165,12 @@ func (r Rules) Severity(c *Case) Severity {
 		return Low
 	}
 }
+
+// emailAddress finds addresses in notifiers' explanations: a notifier may
+// have signed with their own, and what Flagline sends on (an alert, a
+// notice to a platform) must carry no personal data of the notifier.
+var emailAddress = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`)
+
+// ScrubEmails replaces every email address in s with "[email removed]",
+// as alerts and notices quote notifiers' explanations.
+func ScrubEmails(s string) string { return emailAddress.ReplaceAllString(s, "[email removed]") }

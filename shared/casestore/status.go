@@ -79,6 +79,9 @@ type Event struct {
 	Reason      string `dynamodbav:"reason,omitempty" json:"reason,omitempty"`
 	SHA256      string `dynamodbav:"sha256,omitempty" json:"sha256,omitempty"`
 	Location    string `dynamodbav:"location,omitempty" json:"location,omitempty"`
+	// NoticeID is the desk's notice (GET /v1/cases/{id}/notice) that a
+	// takedown_requested event sent to the platform.
+	NoticeID string `dynamodbav:"notice_id,omitempty" json:"notice_id,omitempty"`
 	// An alert's event: its id, kind, level and the contact points it
 	// went to (Countries for events written before alerts went per
 	// recipient).

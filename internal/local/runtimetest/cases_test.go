@@ -3,6 +3,7 @@
 package runtimetest_test
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/linksign"
+	"github.com/flagline/flagline/shared/tokens"
 )
 
 // casesWant is the answer to one events/cases-*.json as it is: the files
@@ -35,6 +37,7 @@ var casesEvents = map[string]casesWant{
 	"cases-detail.json":       {status: 401, code: "unauthorized", challenge: true},
 	"cases-detail-html.json":  {status: 401, code: "invalid_token", challenge: true},
 	"cases-action.json":       {status: 401, code: "invalid_token", challenge: true},
+	"cases-notice.json":       {status: 401, code: "invalid_token", challenge: true},
 	"cases-link-view.json":    {status: 403, page: "This link is not valid"},
 	"cases-link-confirm.json": {status: 403, page: "This link is not valid"},
 	"cases-link-post.json":    {status: 403, page: "This link is not valid"},
@@ -144,6 +147,29 @@ func runCases(t *testing.T, fn *function, files []eventFile) {
 		var got casestore.Case
 		if err := attributevalue.UnmarshalMap(getItem(t, pk, casestore.SortKey), &got); err != nil || got.Lead != "it-polpost" || got.Status != casestore.StatusAcknowledged {
 			t.Errorf("case lead %q status %q (%v), want it-polpost, acknowledged", got.Lead, got.Status, err)
+		}
+	})
+	// The notice event with a genuine token of Italy's desk: its notice as
+	// text, naming the desk from the directory; nothing changes.
+	t.Run("notice with a token", func(t *testing.T) {
+		store := &tokens.Store{DB: db, Table: table, Now: time.Now}
+		tok, info, err := store.Create(context.Background(), "it-polpost")
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, tok)
+		defer store.Revoke(context.Background(), "it-polpost", info.ID)
+		ev := evs["cases-notice.json"]
+		ev.Headers = maps.Clone(ev.Headers)
+		ev.Headers["authorization"] = "Bearer " + tok
+		resp, c := invokeHTTP(t, fn, ev)
+		if resp.StatusCode != 200 || resp.Headers["Content-Type"] != "text/plain; charset=utf-8" || !c.empty() {
+			t.Fatalf("%d %v, table %s, want 200 text and no change:\n%s", resp.StatusCode, resp.Headers, c, resp.Body)
+		}
+		for _, want := range []string{casesCaseID + "-notice-it-polpost", "https://t.me/crossings_now/4821", "Polizia Postale", "alerts@polpost.example.it"} {
+			if !strings.Contains(resp.Body, want) {
+				t.Errorf("notice lacks %q:\n%s", want, resp.Body)
+			}
 		}
 	})
 	notIn(t, fn.emu.Output(), append(secrets, casesLinkKey)...)
