@@ -4,6 +4,7 @@
 //	flagline send      sign and post reports to an intake endpoint
 //	flagline contacts  reconcile the contact directory into SNS subscriptions
 //	flagline recount   rebuild cases' counts from their reports (after a discarded batch)
+//	flagline evidence  export a case as an evidence bundle, or verify one
 //
 // Run "flagline <command> -h" for a command's flags.
 package main
