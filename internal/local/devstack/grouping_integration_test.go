@@ -16,9 +16,9 @@ import (
 
 // deskMessage is a message a desk's inbox received, and when.
 type deskMessage struct {
-	Kind  string
-	Cases []string
-	At    time.Time
+	Kind, Severity string
+	Cases          []string
+	At             time.Time
 }
 
 // deskMessages drains a desk's inbox: each message's kind, the cases it
@@ -58,7 +58,7 @@ func (p *pipeline) deskMessages(t *testing.T, cp string) []deskMessage {
 			}
 			var sent int64
 			fmt.Sscan(m.Attributes[string(sqstypes.MessageSystemAttributeNameSentTimestamp)], &sent)
-			got := deskMessage{Kind: env.MessageAttributes["kind"].Value, At: time.UnixMilli(sent)}
+			got := deskMessage{Kind: env.MessageAttributes["kind"].Value, Severity: env.MessageAttributes["severity"].Value, At: time.UnixMilli(sent)}
 			for _, c := range payload.Cases {
 				got.Cases = append(got.Cases, c.CaseID)
 			}
@@ -103,15 +103,17 @@ func TestSoakBurstOfLowCasesReachesTheDeskAsDigests(t *testing.T) {
 			}
 		}
 	}
-	critical, digests := 0, 0
+	// Which message told the desk of the threat to life: the only case
+	// of severity critical, alone (as itself) or in a digest whose worst
+	// severity it makes critical, depending on when the desk's slot was
+	// free.
+	critical := -1
 	for i, m := range got {
-		switch {
-		case m.Kind == "digest":
-			digests++
-		case len(m.Cases) == 1 && i == 0:
-			critical++
-		default:
-			t.Errorf("message %d to it-desk is a %s about %v, want the critical alert first and then digests", i, m.Kind, m.Cases)
+		if m.Severity == "critical" {
+			if critical >= 0 {
+				t.Errorf("messages %d and %d are both critical", critical, i)
+			}
+			critical = i
 		}
 		if i > 0 && m.At.Sub(got[i-1].At) < 900*time.Millisecond {
 			t.Errorf("messages %d and %d reached it-desk %s apart", i-1, i, m.At.Sub(got[i-1].At))
@@ -122,15 +124,25 @@ func TestSoakBurstOfLowCasesReachesTheDeskAsDigests(t *testing.T) {
 			t.Errorf("case %s reached it-desk %d times", c, n)
 		}
 	}
-	if len(listed) != 301 || critical != 1 {
-		t.Fatalf("it-desk heard of %d cases (want 300 + 1 critical), %d critical alerts", len(listed), critical)
+	if len(listed) != 301 || critical < 0 {
+		t.Fatalf("it-desk heard of %d cases (want 300 + 1 critical); critical message: %d", len(listed), critical)
 	}
-	t.Logf("301 reports sent in %s; it-desk received %d messages: 1 critical (%s after the start), %d digests of %v cases",
-		sent.Round(time.Millisecond), len(got), got[0].At.Sub(start).Round(time.Millisecond), digests, func() []int {
+	// Grouped: a handful of messages, not 301.
+	if len(got) > 10 {
+		t.Errorf("it-desk received %d messages for 301 cases", len(got))
+	}
+	digests := 0
+	for _, m := range got {
+		if m.Kind == "digest" {
+			digests++
+		}
+	}
+	t.Logf("301 reports sent in %s; it-desk received %d messages (%d digests) listing %v cases; the threat to life in message %d (%s, %d cases), %s after the start",
+		sent.Round(time.Millisecond), len(got), digests, func() []int {
 			var n []int
-			for _, m := range got[1:] {
+			for _, m := range got {
 				n = append(n, len(m.Cases))
 			}
 			return n
-		}())
+		}(), critical, got[critical].Kind, len(got[critical].Cases), got[critical].At.Sub(start).Round(time.Millisecond))
 }

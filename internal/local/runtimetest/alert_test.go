@@ -67,10 +67,10 @@ var alertEvents = map[string][]alertWant{
 var alertSuite = suite{
 	events: slices.Sorted(maps.Keys(alertEvents)),
 	run:    runAlert,
-	// Each sample event's copies are checked as they are published and
-	// recorded, item by item: grouping (held copies flushed from the
-	// digest queue) is tested in shared/alert and internal/local/devstack.
-	overrides: map[string]string{"DIGEST_QUEUE_URL": ""},
+	// Grouping on, with no wait and a 1 s interval: each copy is held,
+	// and the digest queue's message is handed to the same bootstrap as
+	// an SQS event, as Lambda's event source mapping does (flushDigests).
+	overrides: map[string]string{"GROUP_WAIT": "0s", "GROUP_INTERVAL": "1s"},
 }
 
 // snsEnvelope is an SNS notification as an SQS subscriber receives it
@@ -191,8 +191,10 @@ func alertEventFile(t *testing.T, fn *function, in inboxes, topic string, f even
 		wantMessages += len(w.recipients)
 	}
 	checkStreamResponse(t, invoke(t, fn.emu, mustJSON(t, ev)))
+	flushDigests(t, fn)
 	msgs := in.receive(t, wantMessages)
-	after := takeSnapshot(t)
+	after := grouping(t, takeSnapshot(t), wantMessages)
+	before = grouping(t, before, -1)
 
 	got := 0
 	for _, m := range msgs {
@@ -269,7 +271,7 @@ func alertEventFile(t *testing.T, fn *function, in inboxes, topic string, f even
 	if again := in.receive(t, 0); len(again) > 0 {
 		t.Errorf("the same records again published %d more alerts: %+v", len(again), again)
 	}
-	if c := diff(after, takeSnapshot(t)); !c.empty() {
+	if c := diff(after, grouping(t, takeSnapshot(t), -1)); !c.empty() {
 		t.Errorf("the same records again changed the table: %s", c)
 	}
 }
@@ -353,6 +355,76 @@ func checkTimelineEvent(t *testing.T, w alertWant, alertID string) {
 	if len(found) != 1 {
 		t.Errorf("case %s has %d timeline events of %s, want 1", w.caseID, len(found), alertID)
 	}
+}
+
+// flushDigests receives the digest queue's messages and hands each batch
+// to the function as the SQS event Lambda builds (eventSource aws:sqs),
+// deleting what it does not report as failed, until the queue has been
+// empty for two receives. The copies a stream event held go out this way.
+func flushDigests(t *testing.T, fn *function) {
+	t.Helper()
+	ctx := context.Background()
+	q := sqs.NewFromConfig(moto.Config())
+	url := fn.env["DIGEST_QUEUE_URL"]
+	arn := "arn:aws:sqs:" + fn.env["AWS_REGION"] + ":123456789012:" + url[strings.LastIndex(url, "/")+1:]
+	for empty := 0; empty < 2; {
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			empty++
+			continue
+		}
+		empty = 0
+		var ev events.SQSEvent
+		for _, m := range out.Messages {
+			ev.Records = append(ev.Records, events.SQSMessage{
+				MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
+				Md5OfBody: aws.ToString(m.MD5OfBody), Attributes: m.Attributes, MessageAttributes: map[string]events.SQSMessageAttribute{},
+				EventSource: "aws:sqs", EventSourceARN: arn, AWSRegion: fn.env["AWS_REGION"],
+			})
+		}
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(invoke(t, fn.emu, mustJSON(t, ev)), &resp); err != nil {
+			t.Fatalf("not an SQS batch response: %v", err)
+		}
+		if len(resp.BatchItemFailures) > 0 {
+			t.Fatalf("digest batch item failures: %+v", resp.BatchItemFailures)
+		}
+		for _, m := range out.Messages {
+			q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
+		}
+	}
+}
+
+// grouping checks and drops the grouping items (CONTACT#… GROUP, DIGEST#,
+// HELD#) from a snapshot: after a flush nothing is held, and each message
+// sent went out of a finished outbox (want of them; -1: not checked).
+func grouping(t *testing.T, s snapshot, want int) snapshot {
+	t.Helper()
+	out := snapshot{}
+	done := 0
+	for k, v := range s {
+		pk, sk, _ := strings.Cut(k, " | ")
+		if !strings.HasPrefix(pk, contacts.Key("")) || !(sk == "GROUP" || strings.HasPrefix(sk, "DIGEST#") || strings.HasPrefix(sk, "HELD#")) {
+			out[k] = v
+			continue
+		}
+		if strings.HasPrefix(sk, "HELD#") && want >= 0 {
+			t.Errorf("%s is still held after the flush", k)
+		}
+		if strings.HasPrefix(sk, "DIGEST#") && strings.Contains(v, `"done"`) {
+			done++
+		}
+	}
+	if want >= 0 && done < want {
+		t.Errorf("%d finished digest outboxes, want at least %d (one per message)", done, want)
+	}
+	return out
 }
 
 // checkStreamResponse checks a DynamoDBEventResponse has no failures.
