@@ -211,7 +211,10 @@ func (e *Emulator) Invoke(ctx context.Context, payload []byte) (response []byte,
 		return nil, "", fmt.Errorf("%s: read the response: %w", e.Name, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return body, "", fmt.Errorf("%s: the emulator answered %s: %q\n%s", e.Name, resp.Status, body, e.out.Last(errorTail))
+		// The emulator can answer before the bootstrap's last output
+		// (its start-up error, say) has come through the pipe: give it a
+		// moment to settle, so the error quotes it.
+		return body, "", fmt.Errorf("%s: the emulator answered %s: %q\n%s", e.Name, resp.Status, body, e.settledOutput())
 	}
 	return body, errorType(body), nil
 }
@@ -341,3 +344,17 @@ const (
 	tailBytes = 256 << 10
 	errorTail = 4 << 10
 )
+
+// settledOutput is the emulator's last output once it has not grown for
+// 100 ms (at most 2 s).
+func (e *Emulator) settledOutput() string {
+	last := e.out.Last(errorTail)
+	stable := time.Now()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline) && time.Since(stable) < 100*time.Millisecond; {
+		time.Sleep(20 * time.Millisecond)
+		if now := e.out.Last(errorTail); now != last {
+			last, stable = now, time.Now()
+		}
+	}
+	return last
+}
