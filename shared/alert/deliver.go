@@ -101,18 +101,29 @@ func DeliveredCopies(ctx context.Context, db DB, table string, a *Alert) (map[st
 	}
 }
 
-// RecordDelivery records that the copy a (a.Recipient set) was published
-// at t as SNS message messageID. The Put is conditional on the record not
-// existing: a record already there (another invocation got there first)
-// is not an error.
-func RecordDelivery(ctx context.Context, db DB, table string, a *Alert, messageID string, t time.Time) error {
+// deliveryItem is the delivery record of copy a (a.Recipient set) at t:
+// published as SNS message messageID, or held for its desk's digest when
+// messageID is "" (Hold marks it so).
+func deliveryItem(a *Alert, messageID string, t time.Time) (map[string]types.AttributeValue, error) {
 	item, err := attributevalue.MarshalMap(delivery{
 		PK: casestore.Key(a.Case.ID), SK: DeliverySortKey(a.ID, a.DeliveryKey()), Type: TypeDelivery,
 		CaseID: a.Case.ID, AlertID: a.ID, ContactPoint: a.Recipient, SilencedFor: a.SilencedFor, MessageID: messageID,
 		DeliveredAt: t.UTC(), ExpiresAt: t.Add(DeliveryTTL).Unix(),
 	})
 	if err != nil {
-		return fmt.Errorf("encode delivery of %s: %w", a.RecipientID(), err)
+		return nil, fmt.Errorf("encode delivery of %s: %w", a.RecipientID(), err)
+	}
+	return item, nil
+}
+
+// RecordDelivery records that the copy a (a.Recipient set) was published
+// at t as SNS message messageID. The Put is conditional on the record not
+// existing: a record already there (another invocation got there first)
+// is not an error.
+func RecordDelivery(ctx context.Context, db DB, table string, a *Alert, messageID string, t time.Time) error {
+	item, err := deliveryItem(a, messageID, t)
+	if err != nil {
+		return err
 	}
 	_, err = db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:           aws.String(table),

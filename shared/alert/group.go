@@ -383,13 +383,9 @@ func Hold(ctx context.Context, db DB, table string, a *Alert, h *Held) (held boo
 	if err != nil {
 		return false, err
 	}
-	rec, err := attributevalue.MarshalMap(delivery{
-		PK: casestore.Key(a.Case.ID), SK: DeliverySortKey(a.ID, a.DeliveryKey()), Type: TypeDelivery,
-		CaseID: a.Case.ID, AlertID: a.ID, ContactPoint: a.Recipient, SilencedFor: a.SilencedFor,
-		DeliveredAt: h.HeldAt, ExpiresAt: h.HeldAt.Add(DeliveryTTL).Unix(),
-	})
+	rec, err := deliveryItem(a, "", h.HeldAt)
 	if err != nil {
-		return false, fmt.Errorf("encode delivery of %s: %w", h.CopyID, err)
+		return false, err
 	}
 	rec["held"] = &types.AttributeValueMemberBOOL{Value: true}
 	notThere := aws.String("attribute_not_exists(pk)")
