@@ -38,9 +38,10 @@ dev: venv
 	$(GO) build -o bin/flagline ./cmd/flagline
 	bin/flagline dev
 
-## test: vet, format, unit tests with -race, integration tests against moto,
-## browser tests in headless Chromium, template checks
-test: fmt-check vet unit integration browser sam-validate sam-build
+## test: vet, format, every test with -race (integration: the unit tests and
+## the tests against moto, in one run), browser tests in headless Chromium,
+## template checks
+test: fmt-check vet integration browser sam-validate sam-build
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv/*')); \
@@ -51,6 +52,8 @@ vet:
 	$(GO) vet -tags integration ./...
 	$(GO) vet -tags browser ./...
 
+## unit: the tests that need no moto, for a quick run; `make test` runs them
+## within `integration`, as a test file without a build tag is in every build
 unit:
 	$(GO) test -race -count=1 ./...
 
