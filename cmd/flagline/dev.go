@@ -20,6 +20,7 @@ import (
 	"github.com/flagline/flagline/internal/local/inbox"
 	"github.com/flagline/flagline/internal/local/samtemplate"
 	"github.com/flagline/flagline/shared/contacts"
+	"github.com/flagline/flagline/shared/outcome"
 	"github.com/flagline/flagline/shared/webhook"
 )
 
@@ -66,6 +67,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{fmt.Errorf("%s: %w", webhook.EnvSecrets, err)}
 	}
 
+	// Outcome webhooks to the sources (shared/outcome): endpoints as
+	// {"<source>":"<url>"}; locally http to loopback is allowed.
+	endpoints := os.Getenv(outcome.EnvEndpoints)
+	if endpoints != "" {
+		if _, err := outcome.ParseEndpoints(endpoints, outcome.Policy{Local: true}); err != nil {
+			return usageError{fmt.Errorf("%s: %w", outcome.EnvEndpoints, err)}
+		}
+	}
+
 	var dir *contacts.Directory
 	if *contactsFile != "" {
 		d, err := contacts.Load(*contactsFile)
@@ -79,7 +89,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	opts := devstack.Options{
 		Template: *tpl,
 		Addr:     *addr,
-		Env:      map[string]string{webhook.EnvSecrets: secrets},
+		Env:      map[string]string{webhook.EnvSecrets: secrets, outcome.EnvEndpoints: endpoints},
 		Contacts: dir,
 		Log:      devLog,
 		MotoPort: *motoPort,

@@ -63,6 +63,9 @@ var sampleEvents = map[string][]publishWant{
 		alertedTo: 5,
 	}},
 	"alert-ignored.json": nil,
+	// A case removed: no alert (the outcome webhooks to its sources go
+	// through the outcome queue; shared/outcome).
+	"alert-outcome.json": nil,
 }
 
 var sequenceNumber = regexp.MustCompile(`^[0-9]{21,40}$`)

@@ -18,6 +18,7 @@ import (
 	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/deadline"
 	"github.com/flagline/flagline/shared/linksign"
+	"github.com/flagline/flagline/shared/outcome"
 	"github.com/flagline/flagline/shared/silences"
 )
 
@@ -58,6 +59,10 @@ type Handler struct {
 	// as one digest (group.go); nil, or no queue, sends every copy at
 	// once.
 	Grouping *Grouping
+	// Outcome sends the outcome webhooks of a case whose status became
+	// removed, not_removed, false_positive or closed to its reporting
+	// sources (shared/outcome); nil sends none.
+	Outcome *outcome.Handler
 	// Log is the logger; nil means slog.Default().
 	Log *slog.Logger
 	// Metrics receives one CloudWatch Embedded Metric Format line per
@@ -186,6 +191,11 @@ func (h *Handler) process(ctx context.Context, inv *invocation, rec events.Dynam
 
 	if err := h.project(ctx, old, &cur); err != nil {
 		return fmt.Errorf("project case %s: %w", cur.ID, err)
+	}
+	if h.Outcome != nil {
+		if err := h.Outcome.Notify(ctx, old, &cur); err != nil {
+			return err
+		}
 	}
 	if ShouldReopen(&cur) {
 		if h.Reopener == nil {

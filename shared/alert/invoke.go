@@ -3,15 +3,19 @@ package alert
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/flagline/flagline/shared/outcome"
 )
 
-// Invoke answers the alert function's two event sources in one binary:
-// a DynamoDB stream batch (Handle) or a batch of the digest queue
-// (HandleDigests), told apart by the records' eventSource ("aws:dynamodb"
-// or "aws:sqs", as Lambda sets it:
+// Invoke answers the alert function's three event sources in one binary:
+// a DynamoDB stream batch (Handle), a batch of the digest queue
+// (HandleDigests) or of the outcome queue (Outcome.Handle: its messages
+// carry an outcome kind, outcome.IsMessage), told apart by the records'
+// eventSource ("aws:dynamodb" or "aws:sqs", as Lambda sets it:
 // https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html,
 // https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html). A batch of
 // neither is an error, never guessed.
@@ -33,6 +37,13 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 		var ev events.SQSEvent
 		if err := json.Unmarshal(payload, &ev); err != nil {
 			return nil, fmt.Errorf("alert: SQS event: %w", err)
+		}
+		// A mapping reads one queue, so the first message tells which.
+		if outcome.IsMessage(ev.Records[0].Body) {
+			if h.Outcome == nil {
+				return nil, errors.New("alert: outcome message received, but outcome webhooks are not configured (OUTCOME_QUEUE_URL)")
+			}
+			return h.Outcome.Handle(ctx, ev)
 		}
 		return h.HandleDigests(ctx, ev)
 	case "aws:dynamodb", "":

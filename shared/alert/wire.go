@@ -18,6 +18,7 @@ import (
 	"github.com/flagline/flagline/shared/config"
 	"github.com/flagline/flagline/shared/deadline"
 	"github.com/flagline/flagline/shared/linksign"
+	"github.com/flagline/flagline/shared/outcome"
 	"github.com/flagline/flagline/shared/webhook"
 )
 
@@ -79,7 +80,12 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 	} else if log != nil {
 		log.Warn("no DIGEST_QUEUE_URL: every alert is sent at once, without grouping or spacing")
 	}
+	outcomes, err := outcome.FromEnv(cfg, lookup, log)
+	if err != nil {
+		return nil, fmt.Errorf("outcome webhooks: %w", err)
+	}
 	return &Handler{
+		Outcome:      outcomes,
 		Grouping:     grouping,
 		SNS:          sns.NewFromConfig(cfg),
 		DB:           db,

@@ -238,6 +238,21 @@ func NewSourceSecrets(secrets ...Secret) *SourceSecrets {
 	return &SourceSecrets{list: slices.Clip(secrets)}
 }
 
+// Sign is the webhook-signature header value of a delivery Flagline sends
+// to the source (shared/outcome): one "v1,<base64>" per active secret,
+// space separated, as the specification allows during a rotation; the
+// source's receiver verifies with whichever secret it holds.
+func (s *SourceSecrets) Sign(id string, ts time.Time, body []byte) string {
+	if s == nil {
+		return ""
+	}
+	sigs := make([]string, 0, len(s.list))
+	for _, sec := range s.list {
+		sigs = append(sigs, sec.Sign(id, ts, body))
+	}
+	return strings.Join(sigs, " ")
+}
+
 // Len is the number of secrets; none for a nil *SourceSecrets.
 func (s *SourceSecrets) Len() int {
 	if s == nil {

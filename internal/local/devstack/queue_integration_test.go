@@ -51,11 +51,14 @@ func TestDevCreatesQueuesAndQueueMappings(t *testing.T) {
 		t.Errorf("RedrivePolicy %+v, want DigestDeadLetters (%s) after 5 receives", policy, s.Locals.Attrs["DigestDeadLetters.Arn"])
 	}
 
-	if len(s.QueueMappings) != 1 {
-		t.Fatalf("%d queue mappings, want the alert function's digests", len(s.QueueMappings))
+	// The alert function's events in name order: Digests, Outcomes.
+	if len(s.QueueMappings) != 2 {
+		t.Fatalf("%d queue mappings, want the alert function's digests and outcomes", len(s.QueueMappings))
 	}
-	m := s.QueueMappings[0]
-	if m.Name != "AlertFunction" || m.QueueARN != s.Locals.Attrs["DigestQueue.Arn"] || m.BatchSize != 10 || !m.ReportBatchItemFailures || m.FunctionTimeout != 30*time.Second || m.Disabled {
-		t.Errorf("mapping %+v, want AlertFunction on DigestQueue, batch 10, ReportBatchItemFailures, timeout 30s", m)
+	for i, queue := range []string{"DigestQueue", "OutcomeQueue"} {
+		m := s.QueueMappings[i]
+		if m.Name != "AlertFunction" || m.QueueARN != s.Locals.Attrs[queue+".Arn"] || m.BatchSize != 10 || !m.ReportBatchItemFailures || m.FunctionTimeout != 30*time.Second || m.Disabled {
+			t.Errorf("mapping %+v, want AlertFunction on %s, batch 10, ReportBatchItemFailures, timeout 30s", m, queue)
+		}
 	}
 }

@@ -62,6 +62,8 @@ var alertEvents = map[string][]alertWant{
 		recipients: []string{"gr-desk", "it-desk"},
 	}},
 	"alert-ignored.json": nil,
+	// A case removed: no alert; its outcome goes to OutcomeQueue.
+	"alert-outcome.json": nil,
 }
 
 var alertSuite = suite{

@@ -21,7 +21,9 @@ func loadProject(t *testing.T) *Template {
 
 var projectLocals = Locals{
 	Refs: map[string]string{"Table": "flagline-Table", "AlertsTopic": "arn:aws:sns:eu-west-1:123456789012:flagline-AlertsTopic", "HttpApi": "local00api",
-		"DigestQueue": "https://sqs.eu-west-1.amazonaws.com/123456789012/flagline-DigestQueue"},
+		"DigestQueue":     "https://sqs.eu-west-1.amazonaws.com/123456789012/flagline-DigestQueue",
+		"OutcomeQueue":    "https://sqs.eu-west-1.amazonaws.com/123456789012/flagline-OutcomeQueue",
+		"OutcomeFailures": "https://sqs.eu-west-1.amazonaws.com/123456789012/flagline-OutcomeFailures"},
 	Attrs: map[string]string{"Table.StreamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/flagline-Table/stream/x"},
 }
 

@@ -1,0 +1,104 @@
+package outcome_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/flagline/flagline/shared/alert"
+	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/outcome"
+)
+
+// fakeQueue records the SQS calls.
+type fakeQueue struct {
+	mu   sync.Mutex
+	sent []*sqs.SendMessageInput
+}
+
+func (q *fakeQueue) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.sent = append(q.sent, in)
+	return &sqs.SendMessageOutput{MessageId: aws.String("m")}, nil
+}
+
+func (q *fakeQueue) SendMessageBatch(context.Context, *sqs.SendMessageBatchInput, ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	return &sqs.SendMessageBatchOutput{}, nil
+}
+
+func (q *fakeQueue) ChangeMessageVisibility(context.Context, *sqs.ChangeMessageVisibilityInput, ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	return &sqs.ChangeMessageVisibilityOutput{}, nil
+}
+
+// The alert function's stream handler queues the outcome of
+// events/alert-outcome.json (a case removed) on the outcome queue, and
+// nothing for a case image whose status did not change.
+func TestAlertStreamQueuesTheOutcomeOfARemovedCase(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "alert-outcome.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.DynamoDBEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	q := &fakeQueue{}
+	h := &alert.Handler{
+		Table: "t", TopicARN: "arn:aws:sns:eu-west-1:123456789012:alerts",
+		Project: func(context.Context, *casestore.Case) error { return nil },
+		Outcome: &outcome.Handler{SQS: q, QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/outcomes"},
+	}
+	resp, err := h.Handle(context.Background(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("Handle: %v %+v", err, resp)
+	}
+	if len(q.sent) != 1 {
+		t.Fatalf("%d messages queued, want 1", len(q.sent))
+	}
+	m, err := outcome.ParseMessage(aws.ToString(q.sent[0].MessageBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Kind != outcome.KindChange || m.CaseID != "ivul6jn4ozqe6gny" || m.Status != "removed" || m.At.Format("2006-01-02T15:04:05Z") != "2026-11-28T10:12:00Z" {
+		t.Errorf("message %+v", m)
+	}
+
+	// The same image again (status unchanged): nothing more.
+	ev.Records[0].Change.OldImage = ev.Records[0].Change.NewImage
+	if _, err := h.Handle(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(q.sent) != 1 {
+		t.Fatalf("%d messages queued after an unchanged image, want 1", len(q.sent))
+	}
+}
+
+// Invoke hands an outcome queue batch to the outcome handler (here an
+// unreadable outcome message, parked in the on-failure queue), and refuses
+// one when outcome webhooks are not configured.
+func TestAlertInvokeDispatchesOutcomeMessages(t *testing.T) {
+	q := &fakeQueue{}
+	h := &alert.Handler{Outcome: &outcome.Handler{SQS: q, QueueURL: "q", FailuresURL: "failures"}}
+	ev := `{"Records":[{"messageId":"m-1","body":"{\"kind\":\"outcome.change\",\"status\":\"removed\"}","eventSource":"aws:sqs"}]}`
+	out, err := h.Invoke(context.Background(), json.RawMessage(ev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, ok := out.(events.SQSEventResponse); !ok || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("answered %#v, want an SQS response without failures", out)
+	}
+	if len(q.sent) != 1 || aws.ToString(q.sent[0].QueueUrl) != "failures" {
+		t.Fatalf("sent %v, want the message parked", q.sent)
+	}
+	if _, err := (&alert.Handler{}).Invoke(context.Background(), json.RawMessage(ev)); err == nil {
+		t.Fatal("an outcome batch was accepted without outcome webhooks configured")
+	}
+}
