@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/flagline/flagline/internal/local/samtemplate"
 	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/outcome"
+	"github.com/flagline/flagline/shared/protect"
 	"github.com/flagline/flagline/shared/webhook"
 )
 
@@ -42,6 +44,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	tpl := fs.String("template", "template.yaml", "the SAM template to run")
 	motoPort := fs.Int("moto-port", 0, "loopback port for moto_server (0: a free one); fix it to point `sam local` at it with env.json")
 	contactsFile := fs.String("contacts", "contacts.example.yaml", "contact directory to subscribe, each contact point to a local inbox (\"\" for none)")
+	humanitarianFile := fs.String("humanitarian", "humanitarian.example.yaml", "humanitarian allow-list to store in the table, as flagline protect apply does; by default the one beside the template (\"\" for none)")
 	params := paramFlag{}
 	fs.Var(params, "param", "override a template parameter, `Name=Value`, as sam deploy --parameter-overrides does (repeatable)")
 	scheduleEvery := fs.Duration("schedule-every", 0, "run every scheduled function at this interval (e.g. 2s) instead of its rate; 0: the template's rate")
@@ -84,6 +87,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		dir = d
 	}
+	var humanitarian *protect.List
+	if *humanitarianFile != "" {
+		path := *humanitarianFile
+		if !flagSet(fs, "humanitarian") {
+			path = filepath.Join(filepath.Dir(*tpl), path)
+		}
+		l, err := protect.Load(path)
+		if err != nil {
+			return err
+		}
+		humanitarian = l
+	}
 
 	fmt.Fprintln(stderr, "flagline dev: starting moto_server and the local API …")
 	opts := devstack.Options{
@@ -96,6 +111,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Params:   params,
 		// A positive interval replaces every schedule's rate.
 		ScheduleEvery: *scheduleEvery,
+		// The example allow-list, as the example contact directory.
+		Humanitarian: humanitarian,
 	}
 	opts.Functions(devLog)
 	box := inbox.New(0)

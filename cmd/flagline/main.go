@@ -3,6 +3,7 @@
 //	flagline dev       run the whole pipeline locally against moto
 //	flagline send      sign and post reports to an intake endpoint
 //	flagline contacts  reconcile the contact directory into SNS subscriptions
+//	flagline protect   store the humanitarian allow-list (content never sent for takedown)
 //	flagline recount   rebuild cases' counts from their reports (after a discarded batch)
 //	flagline evidence  export a case as an evidence bundle, or verify one
 //

@@ -35,6 +35,7 @@ import (
 	"github.com/flagline/flagline/shared/canon"
 	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/config"
+	"github.com/flagline/flagline/shared/protect"
 	"github.com/flagline/flagline/shared/report"
 	"github.com/flagline/flagline/shared/reportstore"
 	"github.com/flagline/flagline/shared/streamimage"
@@ -73,7 +74,17 @@ type Handler struct {
 	Log   *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Protect reads the humanitarian allow-list, at most once per batch
+	// and only for a batch that creates a case; nil protects nothing.
+	Protect Protector
 }
+
+// Protector reads the humanitarian allow-list (shared/protect).
+type Protector interface {
+	Matcher(ctx context.Context) (*protect.Matcher, error)
+}
+
+var _ Protector = (*protect.Table)(nil)
 
 // Report is what aggregation reads of a report item.
 type Report struct {
@@ -155,9 +166,16 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBTimeWindowEvent)
 		log.ErrorContext(ctx, "load cases", "error", err, "retryable", awserr.Retryable(err))
 		return failAll(ev.Records), nil
 	}
+	list, err := h.allowList(ctx, states)
+	if err != nil {
+		// A case created now without its protection would stay
+		// unprotected: retry the whole batch.
+		log.ErrorContext(ctx, "read humanitarian list", "error", err, "retryable", awserr.Retryable(err))
+		return failAll(ev.Records), nil
+	}
 	applied, skipped := 0, 0
 	for _, id := range order {
-		n, err := h.applyCase(ctx, ev.ShardID, states[id], groups[id])
+		n, err := h.applyCase(ctx, ev.ShardID, states[id], groups[id], list)
 		if err != nil {
 			log.ErrorContext(ctx, "update case", "case_id", id, "error", err, "retryable", awserr.Retryable(err))
 			failures = append(failures, groups[id][0].rawSeq)
@@ -266,16 +284,36 @@ func caseKey(id string) map[string]types.AttributeValue {
 	}
 }
 
+// allowList reads the humanitarian allow-list when the batch creates a
+// case (protection is decided at creation only); nil otherwise.
+func (h *Handler) allowList(ctx context.Context, states map[string]*State) (*protect.Matcher, error) {
+	if h.Protect == nil {
+		return nil, nil
+	}
+	for _, s := range states {
+		if !s.exists {
+			return h.Protect.Matcher(ctx)
+		}
+	}
+	return nil, nil
+}
+
 // applyCase applies the entries newer than the case's mark for this shard
 // with one conditional UpdateItem, re-applying on a version conflict. It
-// returns how many reports it counted.
-func (h *Handler) applyCase(ctx context.Context, shard string, s *State, entries []entry) (int, error) {
+// returns how many reports it counted. A case it creates is protected when
+// list matches its canonical URL.
+func (h *Handler) applyCase(ctx context.Context, shard string, s *State, entries []entry, list *protect.Matcher) (int, error) {
 	for range maxConflicts {
 		fresh := s.newEntries(shard, entries)
 		if len(fresh) == 0 {
 			return 0, nil
 		}
 		next := s.apply(shard, fresh, h.Rules, h.now())
+		if !s.exists {
+			if r, ok := list.Match(next.CanonicalURL); ok {
+				next.Protected, next.ProtectedBy = true, r.By()
+			}
+		}
 		in, err := h.update(s, next)
 		if err != nil {
 			return 0, err
@@ -390,6 +428,11 @@ func (h *Handler) update(s, next *State) (*dynamodb.UpdateItemInput, error) {
 		Set(expression.Name("updated_at"), expression.Value(h.now().UTC().Format(time.RFC3339Nano)))
 	if !next.RecountedThrough.IsZero() {
 		upd = upd.Set(expression.Name("recounted_through"), expression.Value(next.RecountedThrough.UTC().Format(time.RFC3339Nano)))
+	}
+	if !s.exists && next.Protected {
+		// Written with the case's creation only, never after.
+		upd = upd.Set(expression.Name("protected"), expression.Value(true)).
+			Set(expression.Name("protected_by"), expression.Value(next.ProtectedBy))
 	}
 	// What is empty is removed: a set cannot be empty, and what a case
 	// stops keeping (pseudonyms, an overflowed set) must go from the item.
@@ -526,10 +569,12 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 	if err := env.Err(); err != nil {
 		return nil, err
 	}
+	db := dynamodb.NewFromConfig(cfg)
 	return &Handler{
-		DB:    dynamodb.NewFromConfig(cfg),
-		Table: table,
-		Rules: casestore.Rules{Thresholds: thresholds},
-		Log:   log,
+		DB:      db,
+		Table:   table,
+		Rules:   casestore.Rules{Thresholds: thresholds},
+		Log:     log,
+		Protect: &protect.Table{DB: db, Table: table},
 	}, nil
 }

@@ -26,6 +26,10 @@ const (
 	maxExplanations = 5
 )
 
+// ProtectedNotice is what every alert of a protected case says: its email,
+// its SMS and its JSON payload's text (shared/protect).
+const ProtectedNotice = "humanitarian source: do not request takedown"
+
 // Message is an alert rendered for each delivery protocol.
 type Message struct {
 	// Subject is the email subject (and the SNS Subject).
@@ -68,6 +72,10 @@ type Payload struct {
 	// SilencedFor is the silenced desk a rerouted copy is for (omitted
 	// on a desk's own copy).
 	SilencedFor string `json:"silenced_for,omitempty"`
+	// Protected: the content is a known humanitarian source's; ProtectedBy
+	// names the allow-list entry. Never request its takedown.
+	Protected   bool   `json:"protected"`
+	ProtectedBy string `json:"protected_by,omitempty"`
 	Subject     string `json:"subject"`
 	Email       string `json:"email"`
 	SMS         string `json:"sms"`
@@ -104,6 +112,8 @@ func Render(a *Alert) (Message, error) {
 		Lead:               a.Case.Lead,
 		LeadSince:          rfc3339(a.Case.LeadSince),
 		SilencedFor:        a.SilencedFor,
+		Protected:          a.Case.Protected,
+		ProtectedBy:        a.Case.ProtectedBy,
 		Subject:            m.Subject,
 		Email:              m.Email,
 		SMS:                m.SMS,
@@ -216,6 +226,7 @@ func Subject(a *Alert) string {
 // and the case id always remain.
 func SMS(a *Alert) string {
 	full := smsParts{
+		protected: a.Case.Protected,
 		reopened:  a.Kind == KindReopened,
 		status:    smsStatus(a.Case.Status),
 		lead:      truncate(ASCII(a.Case.Lead), 32, ""),
@@ -276,6 +287,7 @@ func fits(sms string) bool {
 }
 
 type smsParts struct {
+	protected   bool
 	reopened    bool
 	status      string
 	lead        string
@@ -293,6 +305,10 @@ type smsParts struct {
 func (p smsParts) String() string {
 	var b strings.Builder
 	b.WriteString("Flagline ")
+	if p.protected {
+		// First, so that no shorter form drops it.
+		b.WriteString(ProtectedNotice + ". ")
+	}
 	if p.reopened {
 		b.WriteString("REOPENED ")
 	}
@@ -385,9 +401,11 @@ func email(a *Alert, quote int) string {
 		line("coordination centre) now; do not wait for a takedown.")
 		line("")
 	}
-	if c.Status == StatusProtected {
-		line("PROTECTED: this content comes from a known humanitarian source (rescue")
-		line("hotline, UN agency, Red Cross). Do not request its takedown.")
+	if c.Protected {
+		line("PROTECTED - %s.", ProtectedNotice)
+		line("This content matches the humanitarian allow-list (rescue hotlines, UN")
+		line("agencies, Red Cross / Red Crescent, sea-rescue NGOs): %s.", oneLine(c.ProtectedBy))
+		line("Only the EU coordinator may request its takedown, with a reason.")
 		line("")
 	}
 	reasons := make([]string, len(a.Reasons))
@@ -443,7 +461,7 @@ func email(a *Alert, quote int) string {
 	next("Check that the content is still online and concerns your country.")
 	next("Preserve evidence before it is removed: save the page and its URL,")
 	line("     screenshots with date and time, and the file's SHA-256 hash.")
-	if c.Status != StatusProtected {
+	if !c.Protected {
 		next("Request its takedown from the platform (a notice under DSA Art. 16,")
 		line("     or a removal order where your law provides one).")
 	}

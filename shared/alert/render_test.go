@@ -18,7 +18,7 @@ import (
 var payloadKeys = []string{
 	"alert_id", "contact_point", "status", "lead", "lead_since", "case_id", "level", "kind", "severity", "countries", "categories", "platform",
 	"canonical_url", "report_count", "source_count", "notifier_count", "source_count_exact",
-	"notifier_count_exact", "first_seen", "last_seen", "subject", "email", "sms",
+	"notifier_count_exact", "first_seen", "last_seen", "subject", "email", "sms", "protected",
 }
 
 // TestEstimatedCountsSayTheyAreEstimates: a large case counts notifiers with
@@ -405,10 +405,10 @@ func TestEmail(t *testing.T) {
 	}
 
 	c.Categories = []string{"threat_to_life"}
-	c.Status = alert.StatusProtected
+	c.Protected, c.ProtectedBy = true, "Alarm Phone (handle x.com/alarm_phone)"
 	a = routed(c, 2, alert.KindUpdate, casestore.Critical)
 	body = alert.Email(&a)
-	for _, want := range []string{"CASE UPDATED", "THREAT TO LIFE", "PROTECTED", "Sent to:     IT, EU"} {
+	for _, want := range []string{"CASE UPDATED", "THREAT TO LIFE", "PROTECTED - humanitarian source: do not request takedown.", "Alarm Phone (handle x.com/alarm_phone)", "Sent to:     IT, EU"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("critical email lacks %q:\n%s", want, body)
 		}
@@ -441,5 +441,39 @@ func TestRenderOversized(t *testing.T) {
 	js, _ := m.JSON()
 	if len(js) > alert.MaxMessageBytes {
 		t.Errorf("message %d bytes", len(js))
+	}
+}
+
+// A protected case's alert says plainly not to request its takedown: in
+// the email, in the SMS whatever else it drops, and in the JSON payload.
+func TestProtectedCaseAlertSaysDoNotRequestTakedown(t *testing.T) {
+	const phrase = "humanitarian source: do not request takedown"
+	c := testCase()
+	c.Countries = []string{"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU"}
+	c.Platform = strings.Repeat("ж", 40) // UCS-2: 70 characters an SMS
+	c.Protected, c.ProtectedBy = true, "Alarm Phone (domain alarmphone.org)"
+	a := routed(c, 3, alert.KindNew, casestore.High)
+	m, err := alert.Render(&a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m.Email, phrase) || !strings.Contains(m.Email, c.ProtectedBy) || strings.Contains(m.Email, "Request its takedown") {
+		t.Errorf("email:\n%s", m.Email)
+	}
+	if _, _, fits := alert.Segments(m.SMS); !fits || !strings.Contains(m.SMS, phrase) {
+		t.Errorf("sms %q", m.SMS)
+	}
+	var p map[string]any
+	if err := json.Unmarshal([]byte(m.Default), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p["protected"] != true || p["protected_by"] != c.ProtectedBy {
+		t.Errorf("payload %s", m.Default)
+	}
+
+	c.Protected, c.ProtectedBy = false, ""
+	a = routed(c, 3, alert.KindNew, casestore.High)
+	if m, _ = alert.Render(&a); strings.Contains(m.Email+m.SMS, phrase) || strings.Contains(m.Default, `"protected":true`) {
+		t.Errorf("an unprotected case's alert says it is protected: %s", m.Default)
 	}
 }

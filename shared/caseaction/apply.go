@@ -68,7 +68,7 @@ func (s *Store) Apply(ctx context.Context, caseID string, actor Actor, req Reque
 			// it would let a caller write records under any case id.
 			return notFound(), nil
 		}
-		o := decide(c, actor, req.Action)
+		o := decideRequest(c, actor, req)
 		switch {
 		case o.conflict != "":
 			return idem.keep(ctx, conflictAnswer(o.conflict, c, req.Action))
@@ -83,6 +83,7 @@ func (s *Store) Apply(ctx context.Context, caseID string, actor Actor, req Reque
 		event := casestore.Event{
 			CaseID: c.ID, At: at, Type: req.Action, Actor: actor.ContactPoint, Note: req.Note,
 			Status: o.status, PlatformRef: req.PlatformRef, Reason: req.Reason, SHA256: req.SHA256, Location: req.Location,
+			OverrideReason: o.overrideReason,
 		}
 		if o.setLead {
 			event.Lead = actor.ContactPoint
@@ -177,6 +178,10 @@ func (s *Store) updateCase(c *casestore.Case, o outcome, actor Actor, at time.Ti
 	}
 	if o.releaseLead {
 		remove = append(remove, "#lead", "lead_since")
+	}
+	if o.overrideReason != "" {
+		set = append(set, "override_reason = :override")
+		values[":override"] = &types.AttributeValueMemberS{Value: o.overrideReason}
 	}
 	if o.status == casestore.StatusTakedownRequested {
 		set = append(set, "notice_id = :notice")

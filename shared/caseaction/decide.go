@@ -2,6 +2,7 @@ package caseaction
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/flagline/flagline/shared/casestore"
@@ -17,6 +18,9 @@ type outcome struct {
 	status      string // the status after the action ("" = unchanged)
 	setLead     bool   // lead becomes the actor, since at
 	releaseLead bool   // lead removed
+	// overrideReason: the EU coordinator requests the takedown of a
+	// protected case all the same, for this reason (the case keeps it).
+	overrideReason string
 }
 
 // Status sets: from which statuses an action may be taken.
@@ -102,6 +106,22 @@ func decide(c *casestore.Case, actor Actor, action string) outcome {
 	return outcome{status: next}
 }
 
+// decideRequest is decide, then the humanitarian protection: a
+// takedown_requested that fits the case is refused (protected) when the
+// case is protected, unless the EU coordinator sends an override_reason.
+func decideRequest(c *casestore.Case, actor Actor, req Request) outcome {
+	o := decide(c, actor, req.Action)
+	if o.conflict != "" || req.Action != TakedownRequested || !c.Protected {
+		return o
+	}
+	reason := strings.TrimSpace(req.OverrideReason)
+	if !actor.Coordinator() || reason == "" {
+		return outcome{conflict: codeProtected}
+	}
+	o.overrideReason = reason
+	return o
+}
+
 // applyTo is case c after outcome o at time at.
 func (o outcome) applyTo(c casestore.Case, actor Actor, at time.Time) casestore.Case {
 	if o.status != "" {
@@ -112,6 +132,9 @@ func (o outcome) applyTo(c casestore.Case, actor Actor, at time.Time) casestore.
 	}
 	if o.releaseLead {
 		c.Lead, c.LeadSince = "", time.Time{}
+	}
+	if o.overrideReason != "" {
+		c.OverrideReason = o.overrideReason
 	}
 	return c
 }

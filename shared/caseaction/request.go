@@ -48,6 +48,9 @@ const (
 	MaxReason         = 2000
 	MaxLocation       = 500
 	MaxIdempotencyKey = 255
+	// MaxOverrideReason bounds the EU coordinator's reason for requesting
+	// the takedown of a protected case.
+	MaxOverrideReason = 1000
 )
 
 // Request is an action as a contact point asks for it.
@@ -58,6 +61,9 @@ type Request struct {
 	Reason      string `json:"reason,omitempty"`
 	SHA256      string `json:"sha256,omitempty"`
 	Location    string `json:"location,omitempty"`
+	// OverrideReason is why the EU coordinator requests the takedown of a
+	// protected case (a known humanitarian source's content) all the same.
+	OverrideReason string `json:"override_reason,omitempty"`
 }
 
 // Answer is an HTTP answer: its status and its JSON body. An
@@ -107,7 +113,7 @@ func decodeError(err error) *Answer {
 // fieldsOf lists the fields each action takes besides action and note;
 // required ones are marked true.
 var fieldsOf = map[string]map[string]bool{
-	TakedownRequested: {"platform_ref": true},
+	TakedownRequested: {"platform_ref": true, "override_reason": false},
 	Removed:           {"reason": false},
 	NotRemoved:        {"reason": true},
 	EvidencePreserved: {"sha256": true, "location": true},
@@ -122,10 +128,10 @@ func Validate(req Request) *Answer {
 	if !slices.Contains(Actions, req.Action) {
 		return fail(400, httpapi.Error{Code: "unknown_action", Message: fmt.Sprintf("unknown action %q; actions: %s", truncate(req.Action, 40), strings.Join(Actions, ", "))})
 	}
-	values := map[string]string{"platform_ref": req.PlatformRef, "reason": req.Reason, "sha256": req.SHA256, "location": req.Location}
-	limits := map[string]int{"platform_ref": MaxPlatformRef, "reason": MaxReason, "sha256": 64, "location": MaxLocation}
+	values := map[string]string{"platform_ref": req.PlatformRef, "reason": req.Reason, "sha256": req.SHA256, "location": req.Location, "override_reason": req.OverrideReason}
+	limits := map[string]int{"platform_ref": MaxPlatformRef, "reason": MaxReason, "sha256": 64, "location": MaxLocation, "override_reason": MaxOverrideReason}
 	var fields []httpapi.FieldError
-	for _, name := range []string{"platform_ref", "reason", "sha256", "location"} {
+	for _, name := range []string{"platform_ref", "reason", "sha256", "location", "override_reason"} {
 		v := values[name]
 		required, takes := fieldsOf[req.Action][name]
 		switch {

@@ -67,6 +67,10 @@ const (
 	codeNotFound       = "case_not_found"
 )
 
+// codeProtected: takedown_requested on a protected case without the EU
+// coordinator's override_reason.
+const codeProtected = "protected"
+
 func (s *Store) now() time.Time {
 	if s.Now != nil {
 		return s.Now().UTC()
@@ -178,6 +182,10 @@ type caseView struct {
 	LastSeen     time.Time          `json:"last_seen"`
 	ReopenCount  int                `json:"reopen_count"`
 	NoticeID     string             `json:"notice_id,omitempty"`
+	// Protected cases are a known humanitarian source's content.
+	Protected      bool   `json:"protected"`
+	ProtectedBy    string `json:"protected_by,omitempty"`
+	OverrideReason string `json:"override_reason,omitempty"`
 }
 
 // CaseJSON is the JSON view of case c that every answer carries.
@@ -190,6 +198,7 @@ func CaseJSON(c *casestore.Case) any {
 		FirstSeen: c.FirstSeen.UTC(), LastSeen: c.LastSeen.UTC(), ReopenCount: c.ReopenCount,
 		NoticeID: c.NoticeID,
 	}
+	v.Protected, v.ProtectedBy, v.OverrideReason = c.Protected, c.ProtectedBy, c.OverrideReason
 	if c.Lead != "" {
 		v.LeadSince = c.LeadSince.UTC()
 	}
@@ -223,6 +232,8 @@ type conflictError struct {
 	Status    string    `json:"status"`
 	Lead      string    `json:"lead,omitempty"`
 	LeadSince time.Time `json:"lead_since,omitzero"`
+	// ProtectedBy is the humanitarian allow-list entry of a protected case.
+	ProtectedBy string `json:"protected_by,omitempty"`
 }
 
 func conflictAnswer(code string, c *casestore.Case, action string) Answer {
@@ -236,6 +247,9 @@ func conflictAnswer(code string, c *casestore.Case, action string) Answer {
 		e.Message = fmt.Sprintf("%s does not fit a case that is %s", action, e.Status)
 	case codeLeadConflict:
 		e.Message = fmt.Sprintf("%s leads this case since %s; %s is theirs or the coordinator's", c.Lead, e.LeadSince.Format(time.RFC3339), action)
+	case codeProtected:
+		e.ProtectedBy = c.ProtectedBy
+		e.Message = fmt.Sprintf("humanitarian source: do not request takedown (%s). Only the EU coordinator may, with an override_reason", c.ProtectedBy)
 	case codeNotLead:
 		if c.Lead == "" {
 			e.Message = "the case has no lead to release"

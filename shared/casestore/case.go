@@ -85,6 +85,14 @@ type Case struct {
 	// NoticeID is the notice of the last takedown_requested: the
 	// requesting desk's (NoticeID).
 	NoticeID string `dynamodbav:"notice_id,omitempty"`
+	// Protected: the content is a known humanitarian source's
+	// (shared/protect), found when the case was created and never changed
+	// after; ProtectedBy names the allow-list entry that matched.
+	// OverrideReason is the EU coordinator's reason for requesting its
+	// takedown all the same (empty: no override recorded).
+	Protected      bool   `dynamodbav:"protected,omitempty"`
+	ProtectedBy    string `dynamodbav:"protected_by,omitempty"`
+	OverrideReason string `dynamodbav:"override_reason,omitempty"`
 
 	// The clock of a case nobody answers (shared/deadline): DueAt is when
 	// the next reminder is owed (written as deadline.Format, so that it

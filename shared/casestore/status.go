@@ -82,6 +82,9 @@ type Event struct {
 	// NoticeID is the desk's notice (GET /v1/cases/{id}/notice) that a
 	// takedown_requested event sent to the platform.
 	NoticeID string `dynamodbav:"notice_id,omitempty" json:"notice_id,omitempty"`
+	// OverrideReason is the EU coordinator's reason for a
+	// takedown_requested on a protected case.
+	OverrideReason string `dynamodbav:"override_reason,omitempty" json:"override_reason,omitempty"`
 	// An alert's event: its id, kind, level and the contact points it
 	// went to (Countries for events written before alerts went per
 	// recipient).

@@ -46,6 +46,7 @@ import (
 	"github.com/flagline/flagline/internal/local/sqspoll"
 	"github.com/flagline/flagline/internal/local/streampoll"
 	"github.com/flagline/flagline/shared/contacts"
+	"github.com/flagline/flagline/shared/protect"
 )
 
 // HTTPFactory builds the HTTP handler of one function from the AWS config
@@ -90,6 +91,9 @@ type Options struct {
 	// Contacts, when set, is subscribed to AlertsTopic, every endpoint
 	// replaced by a local inbox queue for its contact point.
 	Contacts *contacts.Directory
+	// Humanitarian, when set, is stored in the table as the humanitarian
+	// allow-list, as `flagline protect apply` stores it.
+	Humanitarian *protect.List
 	// AlertsTopic is the logical id of the alerts topic (default AlertsTopic).
 	AlertsTopic string
 	// PollInterval is how often streams are polled (default 250ms, as
@@ -204,6 +208,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 		if err := s.createTokens(ctx, opts.Contacts); err != nil {
 			return nil, err
+		}
+	}
+	if opts.Humanitarian != nil {
+		if _, err := protect.Apply(ctx, dynamodb.NewFromConfig(s.AWS), s.Locals.Refs["Table"], opts.Humanitarian, false, time.Now(), io.Discard); err != nil {
+			return nil, fmt.Errorf("humanitarian list: %w", err)
 		}
 	}
 	s.runCtx, s.cancel = context.WithCancel(context.Background())
