@@ -66,10 +66,10 @@ integration: venv
 soak: venv
 	$(GO) test -count=1 -timeout 60m -tags integration -run 'Soak' ./...
 
-## browser: `flagline dev` as a user runs it, and its inbox page in headless
+## browser: `flagline dev` as a user runs it, its inbox page and the stats page in headless
 ## Chromium (chromedp; never linked into a Lambda binary)
 browser: venv chromium
-	$(GO) test -race -count=1 -tags browser ./internal/local/inbox/ ./cmd/flagline/
+	$(GO) test -race -count=1 -tags browser ./internal/local/inbox/ ./cmd/flagline/ ./shared/casesapi/
 
 ## chromium: Debian's Chromium for the browser tests, installed when missing
 chromium:

@@ -171,6 +171,16 @@ func (s *Store) updateCase(c *casestore.Case, o outcome, actor Actor, at time.Ti
 	if o.status != "" {
 		set = append(set, "#status = :status", "status_at = :at")
 		values[":status"] = &types.AttributeValueMemberS{Value: o.status}
+		// The first answer to the case and its first removal, for GET
+		// /v1/stats, kept through a reopening. Decided on the case as read
+		// (a case item may hold a zero time): the update is conditional on
+		// that read's status, and only status changes set them.
+		if statusOf(c) == casestore.StatusOpen && o.status != casestore.StatusOpen && c.AcknowledgedAt.IsZero() {
+			set = append(set, "acknowledged_at = :at")
+		}
+		if o.status == casestore.StatusRemoved && c.RemovedAt.IsZero() {
+			set = append(set, "removed_at = :at")
+		}
 	}
 	if o.setLead {
 		set = append(set, "#lead = :lead", "lead_since = :at")

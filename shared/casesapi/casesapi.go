@@ -21,6 +21,7 @@ import (
 	"github.com/flagline/flagline/shared/caseaction"
 	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/linksign"
+	"github.com/flagline/flagline/shared/stats"
 	"github.com/flagline/flagline/shared/tokens"
 )
 
@@ -37,7 +38,7 @@ const (
 
 // Routes lists every route the handler serves.
 var Routes = []string{RouteList, RouteDetail, RouteAction, RouteLinkView, RouteLinkAction, RouteLinkPost,
-	RouteSilenceAdd, RouteSilenceList, RouteSilenceExpire, RouteNotice}
+	RouteSilenceAdd, RouteSilenceList, RouteSilenceExpire, RouteNotice, RouteStats}
 
 // RetryAfter is the Retry-After, in seconds, of a 503.
 const RetryAfter = 2
@@ -85,6 +86,9 @@ type Handler struct {
 	Keys linksign.Source
 	// Silences serves the /v1/silences routes (silences.Store).
 	Silences Silences
+	// StatsDB reads the figures of GET /v1/stats (the table's client:
+	// Query on the CasesByCountry index, BatchGetItem of case items).
+	StatsDB stats.DB
 	// DashboardURL is the base of the links in alert emails; pages name
 	// the API address of the case under it.
 	DashboardURL string
@@ -151,6 +155,8 @@ func (h *Handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 		return h.detail(ctx, req, o)
 	case RouteAction:
 		return h.act(ctx, req, o)
+	case RouteStats:
+		return h.stats(ctx, req, o)
 	case RouteNotice:
 		return h.notice(ctx, req, o)
 	case RouteLinkView:

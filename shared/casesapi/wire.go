@@ -70,6 +70,7 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 		Tokens:       &tokens.Store{DB: db, Table: table, Now: time.Now},
 		Silences:     &silences.Store{DB: db, Table: table, Now: time.Now},
 		DB:           db,
+		StatsDB:      db,
 		Table:        table,
 		Keys:         keys,
 		DashboardURL: dashboard,

@@ -107,6 +107,12 @@ type Case struct {
 	// the alert function recorded: the outbox of those alerts, as
 	// AlertedLevel is of the level's.
 	AlertedReopenCount int `dynamodbav:"alerted_reopen_count,omitempty"`
+	// AcknowledgedAt is when a desk's action first moved the case out of
+	// open (acknowledge, claim_lead or false_positive), RemovedAt when it
+	// first became removed; both are kept through a reopening, so the
+	// figures of GET /v1/stats measure the first answer to the content.
+	AcknowledgedAt time.Time `dynamodbav:"acknowledged_at,omitempty"`
+	RemovedAt      time.Time `dynamodbav:"removed_at,omitempty"`
 }
 
 // NoticeID is the id of contact point cp's DSA Art. 16 notice about case

@@ -38,6 +38,7 @@ var casesEvents = map[string]casesWant{
 	"cases-detail-html.json":  {status: 401, code: "invalid_token", challenge: true},
 	"cases-action.json":       {status: 401, code: "invalid_token", challenge: true},
 	"cases-notice.json":       {status: 401, code: "invalid_token", challenge: true},
+	"cases-stats.json":        {status: 401, code: "invalid_token", challenge: true},
 	"cases-link-view.json":    {status: 403, page: "This link is not valid"},
 	"cases-link-confirm.json": {status: 403, page: "This link is not valid"},
 	"cases-link-post.json":    {status: 403, page: "This link is not valid"},
