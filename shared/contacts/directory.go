@@ -175,12 +175,27 @@ func Load(path string) (*Directory, error) {
 	return d, nil
 }
 
+// decode decodes the file strictly. go-yaml v1.19.2 (the newest release)
+// panics on a sequence field given a malformed tag ("endpoints: !0… 0…"):
+// that is a malformed file, to be refused, not a crash of the command.
+func decode(data []byte) (f fileYAML, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = errors.New("decode YAML: the file is malformed")
+		}
+	}()
+	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
+		return f, fmt.Errorf("decode YAML: %w", err)
+	}
+	return f, nil
+}
+
 // Parse decodes and validates a directory. Decoding is strict: an unknown
 // or repeated key is an error, so a typo cannot silently drop a setting.
 func Parse(data []byte) (*Directory, error) {
-	var f fileYAML
-	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
-		return nil, fmt.Errorf("decode YAML: %w", err)
+	f, err := decode(data)
+	if err != nil {
+		return nil, err
 	}
 	var problems []string
 	if len(f.ContactPoints) == 0 {

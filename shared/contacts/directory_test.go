@@ -262,3 +262,13 @@ func TestTargetCheck(t *testing.T) {
 		})
 	}
 }
+
+// A malformed tag on a list makes the YAML library panic; the operator's
+// contacts apply gets an error naming the file as malformed instead of a
+// crash with a stack trace.
+func TestMalformedTagIsAnError(t *testing.T) {
+	_, err := Parse([]byte("contact_points:\n  - id: it-polpost\n    endpoints: !00000000 000000000000000000\n"))
+	if err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("Parse of a malformed tag: %v, want a decode error saying the file is malformed", err)
+	}
+}
