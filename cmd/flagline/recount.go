@@ -23,7 +23,9 @@ import (
 
 	"github.com/flagline/flagline/internal/local/streampoll"
 	"github.com/flagline/flagline/shared/aggregate"
+	"github.com/flagline/flagline/shared/alert"
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/protect"
 	"github.com/flagline/flagline/shared/reportstore"
 )
 
@@ -180,9 +182,13 @@ func runRecount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("load AWS configuration: %w", err)
 	}
+	db := dynamodb.NewFromConfig(cfg)
 	rc := &aggregate.Recounter{
-		DB: dynamodb.NewFromConfig(cfg), Table: o.table, Settle: o.settle, DryRun: o.dryRun,
+		DB: db, Table: o.table, Settle: o.settle, DryRun: o.dryRun,
 		Rules: casestore.Rules{Thresholds: casestore.DefaultThresholds},
+		// A case the recount creates is protected as aggregation would
+		// have protected it, from the list flagline protect apply stored.
+		Protect: &protect.Table{DB: db, Table: o.table},
 	}
 	if o.failures {
 		return recountFailures(ctx, &failureSource{Queue: sqs.NewFromConfig(cfg), QueueURL: o.queueURL, Streams: dynamodbstreams.NewFromConfig(cfg)}, rc, stdout)
@@ -241,6 +247,9 @@ func printRecount(w io.Writer, r *aggregate.Recount) {
 	}
 	if !r.Existed {
 		fmt.Fprintf(w, "  (no case item yet: the recount creates it)\n")
+		if r.After.Protected {
+			fmt.Fprintf(w, "  protected   %s (%s)\n", r.After.ProtectedBy, alert.ProtectedNotice)
+		}
 	}
 	b, a := r.Before, r.After
 	line := func(name, before, after string) {

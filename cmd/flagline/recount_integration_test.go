@@ -164,3 +164,64 @@ func TestRecountFailuresEndToEnd(t *testing.T) {
 		t.Errorf("second run: exit %d\n%s", code, out.String())
 	}
 }
+
+// "flagline recount --case" of a case no aggregation created (its batch
+// was discarded), for a URL of a source that "flagline protect apply"
+// listed: the recount creates it protected and says so.
+func TestRecountCreatesAProtectedCaseEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	moto := startMoto(t)
+	creds := credentials.NewStaticCredentialsProvider("testing", "testing", "")
+	db := dynamodb.New(dynamodb.Options{Region: motoserver.Region, BaseEndpoint: aws.String(moto.URL), Credentials: creds})
+	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := tpl.Table("Table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const table = "flagline-protect-recount"
+	if _, err := spec.Create(ctx, db, table); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(tableEnv, table)
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"protect", "apply", "--file", filepath.Join("..", "..", "humanitarian.example.yaml")}, &out, &errOut); code != 0 {
+		t.Fatalf("protect apply: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	key, err := reportstore.ParseNotifierKey(reportstore.NewNotifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &reportstore.Store{DB: db, Table: table, NotifierKey: key}
+	body := `{"url":"https://www.unhcr.org/en/help/crossing","category":"smuggling_offer","explanation":"Offer.","notifier":{"name":"N","email":"n@ngo.example"},"good_faith":true,"countries":["IT"]}`
+	at := time.Now().Add(-time.Hour)
+	r, err := report.Decode([]byte(body), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(ctx, reportstore.Delivery{Source: "ngo", ID: "d-unhcr", Body: []byte(body), ReceivedAt: at}, r); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run(ctx, []string{"recount", "--case", r.Link.CaseID}, &out, &errOut); code != 0 {
+		t.Fatalf("recount: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "the recount creates it") || !strings.Contains(out.String(), "protected   UNHCR") {
+		t.Errorf("recount output:\n%s", out.String())
+	}
+	got, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true), Key: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: casestore.Key(r.Link.CaseID)}, "sk": &types.AttributeValueMemberS{Value: casestore.SortKey},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c casestore.Case
+	if err := attributevalue.UnmarshalMap(got.Item, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Reports != 1 || !c.Protected || !strings.HasPrefix(c.ProtectedBy, "UNHCR") {
+		t.Errorf("case created by the recount: %d reports, protected %v by %q", c.Reports, c.Protected, c.ProtectedBy)
+	}
+}

@@ -122,6 +122,10 @@ type Recounter struct {
 	Settle time.Duration
 	// DryRun computes and reports, writes nothing.
 	DryRun bool
+	// Protect reads the humanitarian allow-list when the recount creates
+	// a case, which is then protected as aggregation would have protected
+	// it (Handler.Protect); nil protects nothing.
+	Protect Protector
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// ServerTime reads DynamoDB's time from an answer's metadata; nil means
@@ -307,6 +311,9 @@ func (r *Recounter) finish(ctx context.Context, fence, cur *State, reports []ent
 	if err != nil {
 		return nil, false, fmt.Errorf("case %s: %w", cur.ID, err)
 	}
+	if err := r.protect(ctx, cur, next); err != nil {
+		return nil, false, err
+	}
 	res = &Recount{CaseID: cur.ID, Existed: cur.exists, Before: cur.Case, After: next.Case, Through: through, Changed: changed(cur, next)}
 	if !res.Changed || r.DryRun {
 		return res, true, nil
@@ -324,6 +331,28 @@ func (r *Recounter) finish(ctx context.Context, fence, cur *State, reports []ent
 		return nil, false, fmt.Errorf("update case %s: %w", cur.ID, err)
 	}
 	return nil, false, nil
+}
+
+// ErrProtectList: the humanitarian allow-list could not be read, so a case
+// the recount would create is not created (it would stay unprotected).
+var ErrProtectList = errors.New("cannot read the humanitarian allow-list; a case created without it would never be protected")
+
+// protect marks next protected when the recount creates the case (cur does
+// not exist) and the allow-list matches its canonical URL, as aggregation
+// does for a case it creates; protection is never decided for a case that
+// exists. A list that cannot be read fails the recount.
+func (r *Recounter) protect(ctx context.Context, cur, next *State) error {
+	if cur.exists || r.Protect == nil {
+		return nil
+	}
+	list, err := r.Protect.Matcher(ctx)
+	if err != nil {
+		return fmt.Errorf("case %s: %w: %w", cur.ID, ErrProtectList, err)
+	}
+	if rule, ok := list.Match(next.CanonicalURL); ok {
+		next.Protected, next.ProtectedBy = true, rule.By()
+	}
+	return nil
 }
 
 // earliestExpired refuses a case whose first report is not among the

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/flagline/flagline/internal/local/streampoll"
 	"github.com/flagline/flagline/shared/aggregate"
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/protect"
 	"github.com/flagline/flagline/shared/report"
 	"github.com/flagline/flagline/shared/reportstore"
 )
@@ -295,4 +297,43 @@ func reportsOf(cases map[string]aggregate.State) map[string]int {
 		out[id] = c.Reports
 	}
 	return out
+}
+
+// A case whose every report was in a discarded batch is first created by
+// the recount: with the list flagline protect apply stored, a listed
+// humanitarian source's case is created protected, as aggregation would
+// have created it, and another case is not.
+func TestRecountCreatesAProtectedCase(t *testing.T) {
+	e := newEnv(t).withNotifierKey(t)
+	ctx := context.Background()
+	l, err := protect.Parse([]byte("sources:\n  - name: UNHCR\n    entries:\n      - domain: unhcr.org\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := protect.Apply(ctx, e.db, e.table, l, false, time.Now(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-30 * time.Minute)
+	listed := e.putOne(t, "pr-001", "https://www.unhcr.org/en/help/crossing", "IT", at)
+	e.putOne(t, "pr-002", "https://www.unhcr.org/en/help/crossing", "MT", at.Add(time.Second))
+	other := e.putOne(t, "pr-003", "https://t.me/crossing_now/77", "IT", at)
+	// No aggregation: the batch was discarded.
+	r := e.recounter()
+	r.Protect = &protect.Table{DB: e.db, Table: e.table}
+	for _, id := range []string{listed, other} {
+		res, err := r.Recount(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Existed || !res.Written {
+			t.Fatalf("recount of %s: %+v", id, res)
+		}
+	}
+	cases := e.cases(t)
+	if c := cases[listed]; !c.Protected || c.ProtectedBy != "UNHCR (domain unhcr.org)" || c.Reports != 2 {
+		t.Errorf("case of a listed source created by the recount: protected %v by %q, %d reports", c.Protected, c.ProtectedBy, c.Reports)
+	}
+	if c := cases[other]; c.Protected || c.Reports != 1 {
+		t.Errorf("case of another source: protected %v by %q, %d reports", c.Protected, c.ProtectedBy, c.Reports)
+	}
 }

@@ -69,10 +69,6 @@ const EU = "EU"
 // ThreatToLife is the category that makes a case critical (DSA Art. 18).
 const ThreatToLife = "threat_to_life"
 
-// StatusProtected marks a case whose content comes from a known humanitarian
-// source (rescue hotline, UN agency, Red Cross): never sent for takedown.
-const StatusProtected = "protected"
-
 // categoryOrder ranks categories: the first present is an alert's primary
 // category (the SNS `category` attribute), and lists show them in this order.
 var categoryOrder = []string{

@@ -184,7 +184,11 @@ type Held struct {
 	CanonicalURL string             `dynamodbav:"canonical_url" json:"canonical_url"`
 	Reports      int                `dynamodbav:"report_count" json:"report_count"`
 	SilencedFor  string             `dynamodbav:"silenced_for,omitempty" json:"silenced_for,omitempty"`
-	HeldAt       time.Time          `dynamodbav:"held_at" json:"held_at"`
+	// Protected and ProtectedBy are the case's (casestore.Case): a digest
+	// says a protected case's notice as the copy alone would.
+	Protected   bool      `dynamodbav:"protected,omitempty" json:"protected"`
+	ProtectedBy string    `dynamodbav:"protected_by,omitempty" json:"protected_by,omitempty"`
+	HeldAt      time.Time `dynamodbav:"held_at" json:"held_at"`
 	// Alone is the copy's SNS publish, as it would have gone by itself.
 	Alone StoredPublish `dynamodbav:"alone" json:"-"`
 }
@@ -213,7 +217,8 @@ func NewHeld(a *Alert, in *StoredPublish, t time.Time) Held {
 		ContactPoint: a.Recipient, CopyID: a.RecipientID(), AlertID: a.ID, CaseID: a.Case.ID,
 		Kind: a.Kind, Level: a.Level, FromLevel: a.FromLevel, Severity: a.Severity, Critical: a.Critical(),
 		Countries: nonNil(a.Countries), Category: a.PrimaryCategory(), CanonicalURL: a.Case.CanonicalURL,
-		Reports: a.Case.Reports, SilencedFor: a.SilencedFor, HeldAt: t.UTC(), Alone: *in,
+		Reports: a.Case.Reports, SilencedFor: a.SilencedFor, Protected: a.Case.Protected, ProtectedBy: a.Case.ProtectedBy,
+		HeldAt: t.UTC(), Alone: *in,
 	}
 }
 

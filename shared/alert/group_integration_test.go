@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -262,6 +263,10 @@ func (e *groupEnv) drain(t *testing.T, quiet time.Duration) (failed int) {
 type inboxMessage struct {
 	Kind, AlertID, Severity string
 	Cases                   []string
+	// Protected are the cases the message marks protected; Email and SMS
+	// its texts.
+	Protected  []string
+	Email, SMS string
 }
 
 func (e *groupEnv) inbox(t *testing.T, cp string) []inboxMessage {
@@ -284,21 +289,32 @@ func (e *groupEnv) inbox(t *testing.T, cp string) []inboxMessage {
 				t.Fatal(err)
 			}
 			var p struct {
-				CaseID string `json:"case_id"`
-				Cases  []struct {
-					CaseID string `json:"case_id"`
+				CaseID    string `json:"case_id"`
+				Protected bool   `json:"protected"`
+				Cases     []struct {
+					CaseID    string `json:"case_id"`
+					Protected bool   `json:"protected"`
 				} `json:"cases"`
+				Email string `json:"email"`
+				SMS   string `json:"sms"`
 			}
 			if err := json.Unmarshal([]byte(n.Message), &p); err != nil {
 				t.Fatal(err)
 			}
-			got := inboxMessage{Kind: n.MessageAttributes["kind"].Value, AlertID: n.MessageAttributes["alert_id"].Value, Severity: n.MessageAttributes["severity"].Value}
+			got := inboxMessage{Kind: n.MessageAttributes["kind"].Value, AlertID: n.MessageAttributes["alert_id"].Value, Severity: n.MessageAttributes["severity"].Value,
+				Email: p.Email, SMS: p.SMS}
 			if got.Kind == string(alert.KindDigest) {
 				for _, c := range p.Cases {
 					got.Cases = append(got.Cases, c.CaseID)
+					if c.Protected {
+						got.Protected = append(got.Protected, c.CaseID)
+					}
 				}
 			} else {
 				got.Cases = []string{p.CaseID}
+				if p.Protected {
+					got.Protected = got.Cases
+				}
 			}
 			out = append(out, got)
 			e.q.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(e.inboxes[cp]), ReceiptHandle: m.ReceiptHandle})
@@ -580,6 +596,43 @@ func TestDigestListsACaseOnce(t *testing.T) {
 	got := e.inbox(t, "it-polpost")
 	if len(got) != 1 || len(got[0].Cases) != 2 {
 		t.Fatalf("desk received %+v, want one digest listing 2 cases", got)
+	}
+}
+
+// A protected case's copy held under its desk (written to the table and
+// read back by the flush) keeps its protection: the digest marks that case
+// protected and says the notice in its email and SMS, and a lone held copy
+// goes out as itself, notice included.
+func TestHeldCopiesOfAProtectedCaseSayItIsProtected(t *testing.T) {
+	t.Parallel()
+	e := newGroupEnv(t, time.Second, 2*time.Second)
+	protectedCase := func(seq int, id string) events.DynamoDBEventRecord {
+		rec := e.newCase(t, seq, id, casestore.Low, "transport")
+		if _, err := e.db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+			TableName: aws.String(e.table), Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: casestore.Key(id)}, "sk": &types.AttributeValueMemberS{Value: casestore.SortKey}},
+			UpdateExpression:          aws.String("SET protected = :t, protected_by = :by"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}, ":by": &types.AttributeValueMemberS{Value: "UNHCR (domain unhcr.org)"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		rec.Change.NewImage["protected"] = events.NewBooleanAttribute(true)
+		rec.Change.NewImage["protected_by"] = events.NewStringAttribute("UNHCR (domain unhcr.org)")
+		return rec
+	}
+	e.handle(t, []events.DynamoDBEventRecord{protectedCase(1, "shield01"), e.newCase(t, 2, "plain01", casestore.Low, "transport")})
+	e.drain(t, 2500*time.Millisecond)
+	got := e.inbox(t, "it-polpost")
+	if len(got) != 1 || len(got[0].Cases) != 2 || !slices.Equal(got[0].Protected, []string{"shield01"}) ||
+		!strings.Contains(got[0].Email, "PROTECTED - "+alert.ProtectedNotice) || !strings.Contains(got[0].SMS, alert.ProtectedNotice) {
+		t.Fatalf("desk received %+v, want one digest marking shield01 protected", got)
+	}
+
+	e.handle(t, []events.DynamoDBEventRecord{protectedCase(3, "shield02")})
+	e.drain(t, 2500*time.Millisecond)
+	got = e.inbox(t, "it-polpost")
+	if len(got) != 1 || got[0].Kind == string(alert.KindDigest) || !slices.Equal(got[0].Protected, []string{"shield02"}) ||
+		!strings.Contains(got[0].Email, alert.ProtectedNotice) || !strings.Contains(got[0].SMS, alert.ProtectedNotice) {
+		t.Fatalf("desk received %+v, want the lone copy itself, protected", got)
 	}
 }
 

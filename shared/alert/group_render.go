@@ -57,18 +57,50 @@ type GroupPayload struct {
 // RenderGroup builds a digest's texts: a subject saying how many cases
 // and the worst severity (plain ASCII, at most MaxSubject), an email
 // listing each case once with its level change, an SMS of one segment
-// saying how many and the worst, and the JSON payload.
+// saying how many and the worst, and the JSON payload. When it lists a
+// protected case, the subject and the SMS say ProtectedNotice, the email
+// says it under each such case, and the JSON marks each case's
+// protected, as the copy alone would have.
 func RenderGroup(d *GroupDigest) (Message, error) {
 	n := len(d.Items)
 	worst := d.Severity()
 	cp := ASCII(d.ContactPoint)
 	counts := kindCounts(d.Items)
-	m := Message{
-		Subject: truncate(fmt.Sprintf("[Flagline] Digest: %s for %s (%s), worst %s", plural(n, "case"), cp, counts, worst), MaxSubject, "..."),
-		SMS:     truncate(fmt.Sprintf("Flagline: %s for %s, worst %s. See email.", plural(n, "case"), cp, worst), 160, "..."),
+	protected := 0
+	for _, x := range d.Items {
+		if x.Protected {
+			protected++
+		}
 	}
-	if !fits(m.SMS) {
-		m.SMS = fmt.Sprintf("Flagline: %s, worst %s. See email.", plural(n, "case"), worst)
+	var m Message
+	if protected == 0 {
+		m.Subject = truncate(fmt.Sprintf("[Flagline] Digest: %s for %s (%s), worst %s", plural(n, "case"), cp, counts, worst), MaxSubject, "...")
+		m.SMS = truncate(fmt.Sprintf("Flagline: %s for %s, worst %s. See email.", plural(n, "case"), cp, worst), 160, "...")
+		if !fits(m.SMS) {
+			m.SMS = fmt.Sprintf("Flagline: %s, worst %s. See email.", plural(n, "case"), worst)
+		}
+	} else {
+		// The notice never gives way: the counts go first, then the desk
+		// (the last forms fit whatever the desk's name, with up to
+		// MaxGroupCases cases).
+		notice := "; " + ProtectedNotice
+		for _, s := range []string{
+			fmt.Sprintf("[Flagline] Digest: %s for %s (%s), worst %s", plural(n, "case"), cp, counts, worst),
+			fmt.Sprintf("[Flagline] Digest: %s for %s, worst %s", plural(n, "case"), cp, worst),
+			fmt.Sprintf("[Flagline] Digest: %s, worst %s", plural(n, "case"), worst),
+		} {
+			if m.Subject = s + notice; len(m.Subject) <= MaxSubject {
+				break
+			}
+		}
+		for _, s := range []string{
+			fmt.Sprintf("Flagline: %s for %s, worst %s", plural(n, "case"), cp, worst),
+			fmt.Sprintf("Flagline: %s, worst %s", plural(n, "case"), worst),
+		} {
+			if m.SMS = fmt.Sprintf("%s; %d protected (%s). See email.", s, protected, ProtectedNotice); fits(m.SMS) {
+				break
+			}
+		}
 	}
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -77,6 +109,9 @@ func RenderGroup(d *GroupDigest) (Message, error) {
 	line("These alerts were held and are sent together (first held %s; grouping: wait %s, then at most one message per %s).",
 		minute(d.Items[0].HeldAt), d.Wait, d.Interval)
 	line("Worst severity: %s. %s.", worst, counts)
+	if protected > 0 {
+		line("%d protected (%s): marked PROTECTED below.", protected, ProtectedNotice)
+	}
 	line("")
 	for _, x := range d.Items {
 		change := fmt.Sprintf("level %d", x.Level)
@@ -93,6 +128,13 @@ func RenderGroup(d *GroupDigest) (Message, error) {
 		line("- [%s] case %s  %s, %s, %s, %s, %s%s", x.Severity, ASCII(x.CaseID), x.Kind, change,
 			orNone(listLabel(asciiList(x.Countries), 6)), ASCII(x.Category), plural(x.Reports, "report"), for_)
 		line("  %s", truncateBytes(ASCII(x.CanonicalURL), maxURLBytes, "..."))
+		if x.Protected {
+			by := ""
+			if x.ProtectedBy != "" {
+				by = ": " + truncate(oneLine(x.ProtectedBy), maxPlatformRunes, "...")
+			}
+			line("  %s%s.", protectedHeadline, by)
+		}
 	}
 	if d.Remaining > 0 {
 		line("")

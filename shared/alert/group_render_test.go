@@ -3,6 +3,8 @@ package alert_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +120,121 @@ func TestGroupSettings(t *testing.T) {
 	}
 	if err := alert.CheckGroupSettings(0, time.Second); err != nil {
 		t.Error(err)
+	}
+}
+
+// heldKeys are the JSON keys of each case a digest lists (protected_by
+// only for a protected case).
+var heldKeys = []string{
+	"alert_id", "case_id", "kind", "level", "from_level", "severity", "critical", "countries", "category",
+	"canonical_url", "report_count", "held_at", "protected",
+}
+
+// protectedHeld is a protected case's copy held for it-polpost, as the
+// alert function holds it: rendered alone, then NewHeld.
+func protectedHeld(t *testing.T, c casestore.Case, level int, kind alert.Kind) (alert.Held, alert.Message) {
+	t.Helper()
+	a := routed(c, level, kind, casestore.Low)
+	m, err := alert.Render(&a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := alert.PublishInput("arn:aws:sns:eu-west-1:123456789012:alerts", &a, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return alert.NewHeld(&a, alert.Store(in), time.Date(2026, 12, 1, 10, 0, level, 0, time.UTC)), m
+}
+
+// A digest that lists a protected case says "humanitarian source: do not
+// request takedown" in its subject and SMS (whatever else they drop),
+// under that case in the email (with the allow-list entry) and per case in
+// the JSON; a digest of unprotected cases never says it.
+func TestDigestSaysWhichCasesAreProtected(t *testing.T) {
+	const by = "Alarm Phone (handle x.com/alarm_phone)"
+	c := testCase()
+	c.Protected, c.ProtectedBy = true, by
+	shield, _ := protectedHeld(t, c, 2, alert.KindUpdate)
+	if !shield.Protected || shield.ProtectedBy != by {
+		t.Fatalf("NewHeld of a protected case: protected %v by %q", shield.Protected, shield.ProtectedBy)
+	}
+	for _, tc := range []struct {
+		name  string
+		desk  string
+		items []alert.Held
+	}{
+		{"one of three", "it-polpost", append(heldCopies(2, func(int) casestore.Severity { return casestore.Low }), shield)},
+		{"long desk name, many cases", strings.Repeat("desk-", 20), append(heldCopies(alert.MaxGroupCases-1, func(int) casestore.Severity { return casestore.Critical }), shield)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &alert.GroupDigest{ContactPoint: tc.desk, ID: "d1", Items: tc.items, Wait: 30 * time.Second, Interval: 5 * time.Minute}
+			m, err := alert.RenderGroup(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(m.Subject, alert.ProtectedNotice) || len(m.Subject) > alert.MaxSubject || alert.ASCII(m.Subject) != m.Subject {
+				t.Errorf("subject %q (%d)", m.Subject, len(m.Subject))
+			}
+			if _, _, fits := alert.Segments(m.SMS); !fits || !strings.Contains(m.SMS, alert.ProtectedNotice) || !strings.Contains(m.SMS, "1 protected") {
+				t.Errorf("SMS %q (one segment: %v)", m.SMS, fits)
+			}
+			// The notice sits under the protected case, and only there.
+			_, after, _ := strings.Cut(m.Email, "case "+shield.CaseID+" ")
+			block, _, _ := strings.Cut(after, "\n- [")
+			if !strings.Contains(block, "PROTECTED - "+alert.ProtectedNotice+": "+by) {
+				t.Errorf("email block of the protected case:\n%s", block)
+			}
+			if n := strings.Count(m.Email, "PROTECTED - "); n != 1 {
+				t.Errorf("email marks %d cases protected, want 1:\n%.2000s", n, m.Email)
+			}
+			var p struct {
+				Cases []map[string]any `json:"cases"`
+			}
+			if err := json.Unmarshal([]byte(m.Default), &p); err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range p.Cases {
+				want := slices.Clone(heldKeys)
+				if x["case_id"] == shield.CaseID {
+					want = append(want, "protected_by")
+					if x["protected"] != true || x["protected_by"] != by {
+						t.Errorf("protected case in the JSON: %v", x)
+					}
+				} else if x["protected"] != false {
+					t.Errorf("unprotected case in the JSON: %v", x)
+				}
+				if keys := slices.Sorted(maps.Keys(x)); !slices.Equal(keys, slices.Sorted(slices.Values(want))) {
+					t.Fatalf("case %v has keys %v", x["case_id"], keys)
+				}
+			}
+		})
+	}
+	plain := &alert.GroupDigest{ContactPoint: "it-polpost", ID: "d2", Items: heldCopies(3, func(int) casestore.Severity { return casestore.Low })}
+	m, err := alert.RenderGroup(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(m.Subject+m.SMS+m.Email, alert.ProtectedNotice) || strings.Contains(m.Default, `"protected":true`) {
+		t.Errorf("a digest of unprotected cases says protected: %s", m.Default)
+	}
+}
+
+// A protected case's copy held alone goes out as the copy itself (the
+// flush publishes Alone): its email, SMS and JSON still say the notice.
+func TestHeldCopySentAloneKeepsTheNotice(t *testing.T) {
+	c := testCase()
+	c.Protected, c.ProtectedBy = true, "Alarm Phone (domain alarmphone.org)"
+	h, _ := protectedHeld(t, c, 1, alert.KindNew)
+	var msg map[string]string
+	if err := json.Unmarshal([]byte(h.Alone.Message), &msg); err != nil {
+		t.Fatal(err)
+	}
+	for _, proto := range []string{"email", "sms"} {
+		if !strings.Contains(msg[proto], alert.ProtectedNotice) {
+			t.Errorf("held copy's %s: %q", proto, msg[proto])
+		}
+	}
+	if !strings.Contains(msg["default"], `"protected":true`) {
+		t.Errorf("held copy's JSON: %s", msg["default"])
 	}
 }

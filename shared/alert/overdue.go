@@ -82,23 +82,15 @@ func (o Overdue) what() string {
 
 // RenderOverdue builds every text of one recipient's copy of a reminder
 // (a.Kind KindReminder) or escalation (KindEscalation) routed by Route: the
-// same payload as every alert, with its own subject, email and SMS.
+// same payload as every alert (newPayload: protected included), with its
+// own subject, email and SMS, which say a protected case's notice as
+// Render's do.
 func RenderOverdue(a *Alert, o Overdue) (Message, error) {
 	if a.Kind != KindReminder && a.Kind != KindEscalation {
 		return Message{}, fmt.Errorf("render alert %s: kind %q is not %s or %s", a.ID, a.Kind, KindReminder, KindEscalation)
 	}
 	m := Message{Subject: silencedSubject(a, overdueSubject(a, o)), Email: overdueEmail(a, o), SMS: overdueSMS(a, o)}
-	p := Payload{
-		AlertID: a.RecipientID(), ContactPoint: a.Recipient, CaseID: a.Case.ID, Level: a.Level, Kind: a.Kind,
-		Severity: string(a.Severity), Countries: nonNil(a.Countries), Categories: nonNil(a.Categories()),
-		Platform: a.Case.Platform, CanonicalURL: a.Case.CanonicalURL, ReportCount: a.Case.Reports,
-		SourceCount: a.Case.Sources, NotifierCount: a.Case.Notifiers,
-		SourceCountExact: a.Case.SourceCountExact, NotifierCountExact: a.Case.NotifierCountExact,
-		FirstSeen: rfc3339(a.Case.FirstSeen), LastSeen: rfc3339(a.Case.LastSeen), Status: a.Case.Status,
-		Lead: a.Case.Lead, LeadSince: rfc3339(a.Case.LeadSince), SilencedFor: a.SilencedFor,
-		Subject: m.Subject, Email: m.Email, SMS: m.SMS,
-	}
-	b, err := marshal(p)
+	b, err := marshal(newPayload(a, m))
 	if err != nil {
 		return Message{}, fmt.Errorf("render alert %s: %w", a.ID, err)
 	}
@@ -136,26 +128,29 @@ func overdueSubject(a *Alert, o Overdue) string {
 }
 
 // overdueSMS is one segment: kind, severity, countries, case id, how long,
-// and for an escalation as many unanswered desks as fit.
+// and for an escalation as many unanswered desks as fit; a protected
+// case's notice comes first, as in every alert's SMS.
 //
 //	Flagline REMINDER 1/2 CRITICAL IT,EU: case abcd1234 not acknowledged for 1h
 //	Flagline ESCALATION CRITICAL IT,EU: case abcd1234 not acknowledged for 3h; no answer from it-polpost
+//	Flagline humanitarian source: do not request takedown. REMINDER 1/2 HIGH IT: case abcd1234 not acknowledged for 24h
 func overdueSMS(a *Alert, o Overdue) string {
 	id := truncate(ASCII(a.Case.ID), 32, "")
 	sev := strings.ToUpper(ASCII(string(a.Severity)))
 	countries := asciiList(a.Countries)
 	desks := asciiList(o.Unanswered)
+	notice := smsProtected(a.Case.Protected)
 	var s string
 	for _, shown := range []int{len(countries), 4, 2, 1} {
 		if a.Kind == KindReminder {
-			s = fmt.Sprintf("Flagline REMINDER %d/%d %s %s: case %s %s for %s", o.Reminder, o.Reminders, sev, listLabel(countries, shown), id, o.what(), ShortDuration(o.For))
+			s = fmt.Sprintf("Flagline %sREMINDER %d/%d %s %s: case %s %s for %s", notice, o.Reminder, o.Reminders, sev, listLabel(countries, shown), id, o.what(), ShortDuration(o.For))
 			if fits(s) {
 				return s
 			}
 			continue
 		}
 		for d := len(desks); d >= 0; d-- {
-			s = fmt.Sprintf("Flagline ESCALATION %s %s: case %s %s for %s", sev, listLabel(countries, shown), id, o.what(), ShortDuration(o.For))
+			s = fmt.Sprintf("Flagline %sESCALATION %s %s: case %s %s for %s", notice, sev, listLabel(countries, shown), id, o.what(), ShortDuration(o.For))
 			if d > 0 {
 				s += "; no answer from " + listLabel(desks, d)
 			}
@@ -178,6 +173,9 @@ func overdueEmail(a *Alert, o Overdue) string {
 	if a.Kind == KindReminder {
 		line("Flagline REMINDER %d of %d: case %s for %s (severity %s)", o.Reminder, o.Reminders, o.what(), ShortDuration(o.For), a.Severity)
 		line("")
+		if c.Protected {
+			protectedEmail(line, c.ProtectedBy)
+		}
 		if o.Awaited == AwaitedTakedown {
 			line("A takedown of this case was requested and the platform's answer is not")
 			line("recorded. Record whether the content was removed, or close the case.")
@@ -193,6 +191,9 @@ func overdueEmail(a *Alert, o Overdue) string {
 	} else {
 		line("Flagline ESCALATION: case %s for %s (severity %s)", o.what(), ShortDuration(o.For), a.Severity)
 		line("")
+		if c.Protected {
+			protectedEmail(line, c.ProtectedBy)
+		}
 		line("This case was reminded without answer. No answer from: %s.", orNone(strings.Join(asciiList(o.Unanswered), ", ")))
 		line("As EU coordinator, contact those desks or take the lead yourself.")
 	}

@@ -3,6 +3,8 @@ package alert
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +67,55 @@ func TestShortDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{time.Hour: "1h", 90 * time.Minute: "1h30m", 72 * time.Hour: "72h", 20 * time.Second: "20s", 2 * time.Minute: "2m"} {
 		if got := ShortDuration(d); got != want {
 			t.Errorf("ShortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// A reminder or escalation of a protected case says what its alerts said:
+// the notice and the allow-list entry in the email, the notice first in
+// the SMS (one segment, whatever else it drops), protected and
+// protected_by in the payload, whose keys are every alert's.
+func TestOverdueOfProtectedCaseSaysDoNotRequestTakedown(t *testing.T) {
+	const by = "Alarm Phone (handle x.com/alarm_phone)"
+	for _, kind := range []Kind{KindReminder, KindEscalation} {
+		for _, desks := range []int{0, 30} {
+			a, o := overdueAlert(kind, desks)
+			a.Case.ID = strings.Repeat("z", 40)
+			o.Awaited, o.For = AwaitedTakedown, 168*time.Hour+30*time.Minute
+			a.Case.Protected, a.Case.ProtectedBy = true, by
+			m, err := RenderOverdue(a, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(m.Email, "PROTECTED - "+ProtectedNotice) || !strings.Contains(m.Email, by) {
+				t.Errorf("%s/%d: email:\n%s", kind, desks, m.Email)
+			}
+			if !fits(m.SMS) || !strings.HasPrefix(m.SMS, "Flagline "+ProtectedNotice+". ") {
+				t.Errorf("%s/%d: SMS %q", kind, desks, m.SMS)
+			}
+			var p map[string]any
+			if err := json.Unmarshal([]byte(m.Default), &p); err != nil {
+				t.Fatal(err)
+			}
+			if p["protected"] != true || p["protected_by"] != by {
+				t.Errorf("%s/%d: payload %s", kind, desks, m.Default)
+			}
+			alone, err := Render(&Alert{ID: a.ID, Kind: KindNew, Level: a.Level, Severity: a.Severity, Recipient: a.Recipient, Case: a.Case, Countries: a.Countries})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var q map[string]any
+			if err := json.Unmarshal([]byte(alone.Default), &q); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := slices.Sorted(maps.Keys(p)), slices.Sorted(maps.Keys(q)); !slices.Equal(got, want) {
+				t.Errorf("%s/%d: payload keys %v, an alert's %v", kind, desks, got, want)
+			}
+
+			a.Case.Protected, a.Case.ProtectedBy = false, ""
+			if m, _ = RenderOverdue(a, o); strings.Contains(m.Email+m.SMS, ProtectedNotice) || strings.Contains(m.Default, `"protected":true`) {
+				t.Errorf("%s/%d: an unprotected case's reminder says it is protected: %s", kind, desks, m.Default)
+			}
 		}
 	}
 }

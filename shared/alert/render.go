@@ -30,6 +30,31 @@ const (
 // its SMS and its JSON payload's text (shared/protect).
 const ProtectedNotice = "humanitarian source: do not request takedown"
 
+// protectedHeadline is the email line that opens a protected case's
+// notice, in every email that shows the case (alerts, reminders,
+// escalations, digests).
+const protectedHeadline = "PROTECTED - " + ProtectedNotice
+
+// smsProtected is what an SMS about a case says right after "Flagline ":
+// the notice for a protected case (first, so that no shorter form drops
+// it), nothing otherwise.
+func smsProtected(protected bool) string {
+	if !protected {
+		return ""
+	}
+	return ProtectedNotice + ". "
+}
+
+// protectedEmail is the notice an email about a protected case opens
+// with; by names the allow-list entry (casestore.Case.ProtectedBy).
+func protectedEmail(line func(format string, args ...any), by string) {
+	line("%s.", protectedHeadline)
+	line("This content matches the humanitarian allow-list (rescue hotlines, UN")
+	line("agencies, Red Cross / Red Crescent, sea-rescue NGOs): %s.", oneLine(by))
+	line("Only the EU coordinator may request its takedown, with a reason.")
+	line("")
+}
+
 // Message is an alert rendered for each delivery protocol.
 type Message struct {
 	// Subject is the email subject (and the SNS Subject).
@@ -90,7 +115,18 @@ func Render(a *Alert) (Message, error) {
 		Email:   Email(a),
 		SMS:     SMS(a),
 	}
-	p := Payload{
+	b, err := marshal(newPayload(a, m))
+	if err != nil {
+		return Message{}, fmt.Errorf("render alert %s: %w", a.ID, err)
+	}
+	m.Default = string(b)
+	return m, nil
+}
+
+// newPayload is the JSON payload of one recipient's copy of alert a whose
+// texts are m: the same fields for every kind of alert about one case.
+func newPayload(a *Alert, m Message) Payload {
+	return Payload{
 		AlertID:            a.RecipientID(),
 		ContactPoint:       a.Recipient,
 		CaseID:             a.Case.ID,
@@ -118,12 +154,6 @@ func Render(a *Alert) (Message, error) {
 		Email:              m.Email,
 		SMS:                m.SMS,
 	}
-	b, err := marshal(p)
-	if err != nil {
-		return Message{}, fmt.Errorf("render alert %s: %w", a.ID, err)
-	}
-	m.Default = string(b)
-	return m, nil
 }
 
 // JSON is the SNS message for MessageStructure=json: one text per protocol,
@@ -305,10 +335,7 @@ type smsParts struct {
 func (p smsParts) String() string {
 	var b strings.Builder
 	b.WriteString("Flagline ")
-	if p.protected {
-		// First, so that no shorter form drops it.
-		b.WriteString(ProtectedNotice + ". ")
-	}
+	b.WriteString(smsProtected(p.protected))
 	if p.reopened {
 		b.WriteString("REOPENED ")
 	}
@@ -402,11 +429,7 @@ func email(a *Alert, quote int) string {
 		line("")
 	}
 	if c.Protected {
-		line("PROTECTED - %s.", ProtectedNotice)
-		line("This content matches the humanitarian allow-list (rescue hotlines, UN")
-		line("agencies, Red Cross / Red Crescent, sea-rescue NGOs): %s.", oneLine(c.ProtectedBy))
-		line("Only the EU coordinator may request its takedown, with a reason.")
-		line("")
+		protectedEmail(line, c.ProtectedBy)
 	}
 	reasons := make([]string, len(a.Reasons))
 	for i, r := range a.Reasons {

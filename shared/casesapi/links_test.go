@@ -173,3 +173,20 @@ func TestConfirmPageAfterTheCaseMovedOn(t *testing.T) {
 		})
 	}
 }
+
+// A desk that opens a protected case from its email reads, before any
+// button, that the content is a humanitarian source's and not to be taken
+// down, with the allow-list entry that matched; a case that is not
+// protected says nothing of it.
+func TestCasePageSaysAProtectedCaseIsNotForTakedown(t *testing.T) {
+	const phrase = "Humanitarian source: do not request takedown."
+	for _, protected := range []bool{true, false} {
+		e := newEnv()
+		e.cases.c.Protected, e.cases.c.ProtectedBy = protected, "Alarm Phone (domain alarmphone.org)"
+		resp := e.do(t, linkRequest(casesapi.RouteLinkView, "", link("it-polpost", linksign.View, now.Add(time.Hour))))
+		body := resp.Body
+		if got := strings.Contains(body, phrase) && strings.Contains(body, "Alarm Phone (domain alarmphone.org)"); got != protected {
+			t.Errorf("protected=%v: the page says it is protected: %v\n%s", protected, got, body)
+		}
+	}
+}

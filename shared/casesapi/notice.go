@@ -325,9 +325,12 @@ func (h *Handler) notice(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		o.err = err.Error()
 		return vary(httpapi.Unavailable(RetryAfter, "the case could not be read now; try again later"))
 	}
-	if c.Protected && c.OverrideReason == "" {
-		// A known humanitarian source's content: no notice is written for
-		// it until the EU coordinator records an override.
+	if c.Protected && (c.OverrideReason == "" || c.Status != casestore.StatusTakedownRequested) {
+		// A known humanitarian source's content: a notice is written for
+		// it only while the takedown the EU coordinator requested with an
+		// override stands. The reason stays on the case after a reopening,
+		// which the next takedown_requested must give again; so must the
+		// notice wait for it.
 		return vary(httpapi.Fail(409, httpapi.Error{Code: "protected", Message: "humanitarian source: do not request takedown (" + c.ProtectedBy + "); no notice is written unless the EU coordinator records takedown_requested with an override_reason"}))
 	}
 	desk, err := h.entry(ctx, actor.ContactPoint)

@@ -212,3 +212,29 @@ func TestNoticeRoute(t *testing.T) {
 		})
 	}
 }
+
+// A protected case has a notice only while the takedown the EU coordinator
+// requested with an override_reason stands: not before it, and not after
+// the case was reopened, though the reason stays on the case.
+func TestNoticeOfAProtectedCase(t *testing.T) {
+	for _, c := range []struct {
+		name, status, override string
+		want                   int
+	}{
+		{"no override", casestore.StatusAcknowledged, "", 409},
+		{"overridden takedown", casestore.StatusTakedownRequested, "Smuggler's copy of the hotline's page", 200},
+		{"reopened after the override", casestore.StatusOpen, "Smuggler's copy of the hotline's page", 409},
+		{"removed after the override", casestore.StatusRemoved, "Smuggler's copy of the hotline's page", 409},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv()
+			e.cases.c = noticeCase()
+			e.cases.c.Protected, e.cases.c.ProtectedBy = true, "Alarm Phone (domain alarmphone.org)"
+			e.cases.c.Status, e.cases.c.OverrideReason = c.status, c.override
+			resp := e.do(t, request(casesapi.RouteNotice, map[string]string{"case_id": "z25ssg4bdlpc7xkz"}, noticeRequest("flt_it", "")))
+			if resp.StatusCode != c.want || (c.want == 409 && errorCode(t, resp) != "protected") {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, resp.Body, c.want)
+			}
+		})
+	}
+}

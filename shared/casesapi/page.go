@@ -127,6 +127,7 @@ func details(e casestore.Event) string {
 	add("lead", e.Lead)
 	add("platform ref", e.PlatformRef)
 	add("reason", e.Reason)
+	add("override reason", e.OverrideReason)
 	add("sha256", e.SHA256)
 	add("location", e.Location)
 	add("alert", e.AlertID)

@@ -62,9 +62,8 @@ type Stored struct {
 }
 
 // Read reads the stored list. consistent asks for a strongly consistent
-// read (apply, which writes on the version it read); the aggregate function
-// reads eventually consistently, so a list applied takes effect within
-// about a second.
+// read (apply, which writes on the version it read; Table, which decides
+// the protection of new cases).
 func Read(ctx context.Context, db Getter, table string, consistent bool) (*Stored, error) {
 	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(table),
@@ -92,7 +91,12 @@ type Table struct {
 
 // Matcher reads the stored list (one GetItem) and indexes it.
 func (t *Table) Matcher(ctx context.Context) (*Matcher, error) {
-	s, err := Read(ctx, t.DB, t.Table, false)
+	// Strongly consistent: the answer to an eventually consistent read "may
+	// not reflect the results of a recently completed write operation", so
+	// a list applied a second ago could miss the next case, which is
+	// protected at creation only and never later
+	// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html).
+	s, err := Read(ctx, t.DB, t.Table, true)
 	if err != nil {
 		return nil, err
 	}
