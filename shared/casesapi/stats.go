@@ -69,12 +69,12 @@ func (h *Handler) stats(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 	slices.Sort(countries)
 	countries = slices.Compact(countries)
 	var (
-		cases     []stats.Case
-		truncated bool
-		err       = errors.New("no stats reader: the handler was built without StatsDB")
+		cases []stats.Case
+		cut   []string
+		err   = errors.New("no stats reader: the handler was built without StatsDB")
 	)
 	if h.StatsDB != nil {
-		cases, truncated, err = stats.Read(ctx, h.StatsDB, h.Table, countries, from, to)
+		cases, cut, err = stats.Read(ctx, h.StatsDB, h.Table, countries, from, to)
 	}
 	if err != nil {
 		o.err = err.Error()
@@ -83,7 +83,7 @@ func (h *Handler) stats(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 		}
 		return vary(httpapi.Unavailable(RetryAfter, "the figures could not be read now; try again later"))
 	}
-	s := stats.Summarize(cases, from, to, truncated)
+	s := stats.Summarize(cases, from, to, cut)
 	if html {
 		return vary(statsPage(s, actor.ContactPoint))
 	}

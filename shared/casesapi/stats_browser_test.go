@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,6 +108,7 @@ func TestStatsPageInChromium(t *testing.T) {
 		{"facebook.com", []string{"IT"}, 90, 4000},
 		{"tiktok.com", []string{"ES"}, 8, 0},
 		{"youtube.com", []string{"DE"}, 0, 0},
+		{"mario-rossi.github.io", []string{"IT"}, 30, 300}, // a personal site: "other websites"
 	} {
 		first := base.Add(time.Duration(i) * time.Hour)
 		c := &casestore.Case{
@@ -154,8 +156,8 @@ func TestStatsPageInChromium(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("JSON: %d %v", resp.StatusCode, err)
 	}
-	if sum.Total.Cases != 7 || len(sum.Platforms) != 4 {
-		t.Fatalf("JSON figures %+v: want 7 cases on 4 platforms", sum.Total)
+	if sum.Total.Cases != 8 || len(sum.Platforms) != 5 || sum.Platforms[4].Platform != stats.OtherWebsites {
+		t.Fatalf("JSON figures %+v on %d platforms: want 8 cases on 4 platforms and other websites", sum.Total, len(sum.Platforms))
 	}
 
 	b, err := inbox.StartBrowser(ctx)
@@ -185,6 +187,7 @@ func TestStatsPageInChromium(t *testing.T) {
 		tables: [...document.querySelectorAll('table.figures')].map(tb =>
 			[...tb.querySelectorAll('tbody tr')].map(tr => [...tr.cells].map(td => td.textContent))),
 		total: document.querySelector('#total dd[data-field=cases]').textContent,
+		text: document.body.innerText,
 	})`)
 	if err != nil {
 		t.Fatal(err)
@@ -197,9 +200,13 @@ func TestStatsPageInChromium(t *testing.T) {
 		}
 		Tables [][][]string
 		Total  string
+		Text   string
 	}
 	if err := json.Unmarshal([]byte(raw.(string)), &seen); err != nil {
 		t.Fatal(err)
+	}
+	if strings.Contains(seen.Text, "rossi") || !strings.Contains(seen.Text, "other websites") {
+		t.Errorf("the page names the personal site, or has no other websites row")
 	}
 	if seen.Scripts != 0 {
 		t.Errorf("the page has %d scripts", seen.Scripts)

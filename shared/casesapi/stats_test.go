@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -259,6 +260,44 @@ func TestStatsPage(t *testing.T) {
 	if resp := e.do(t, statsRequest("flt_it", map[string]string{"from": "soon"}, "text/html")); resp.StatusCode != 400 ||
 		!strings.HasPrefix(resp.Headers["Content-Type"], "text/html") {
 		t.Errorf("a bad period for a browser: %d %v", resp.StatusCode, resp.Headers)
+	}
+}
+
+// When a listing holds more cases than one request reads, the answer
+// names that country (JSON and page) and no other; a case on a personal
+// site counts under "other websites", never by its host.
+func TestStatsTruncatedAndOtherWebsites(t *testing.T) {
+	e, f := statsEnv()
+	for i := range stats.MaxCases {
+		f.cases = append(f.cases, seenCase(fmt.Sprintf("bulk%05d", i), "t.me", []string{"IT"}, 24*time.Hour+time.Duration(i)*time.Second, 0, 0))
+	}
+	f.cases = append(f.cases, seenCase("personal", "mario-rossi.github.io", []string{"FR"}, 7*24*time.Hour, time.Hour, 2*time.Hour))
+	resp := e.do(t, statsRequest("flt_eu", nil, ""))
+	s := summaryOf(t, resp)
+	if !s.Truncated || !slices.Equal(s.TruncatedCountries, []string{"IT"}) {
+		t.Errorf("truncated %v %v, want IT only (FR's cases were all read)", s.Truncated, s.TruncatedCountries)
+	}
+	if got := keys(s.Countries); !slices.Equal(got, []string{"FR", "IT"}) || s.Countries[0].Cases != 4 {
+		t.Errorf("countries %v (FR %d cases), want FR with its 4 and IT", got, s.Countries[0].Cases)
+	}
+	if p := s.Platforms[len(s.Platforms)-1]; p.Platform != "other websites" || p.Cases != 1 {
+		t.Errorf("last platform row %+v, want other websites with 1 case", p)
+	}
+	page := e.do(t, statsRequest("flt_eu", nil, "text/html")).Body
+	banner := regexp.MustCompile(`(?s)<p[^>]*id="truncated".*?</p>`).FindString(page)
+	if !strings.Contains(banner, `<span data-field="truncated-countries">IT</span>`) {
+		t.Errorf("the page does not name IT as cut: %q", banner)
+	}
+	if !strings.Contains(page, `<tr data-key="other websites">`) {
+		t.Errorf("the page has no other websites row")
+	}
+	for _, body := range []string{resp.Body, page} {
+		if strings.Contains(body, "rossi") {
+			t.Errorf("the figures name the personal site")
+		}
+	}
+	if s := summaryOf(t, e.do(t, statsRequest("flt_fr", nil, ""))); s.Truncated || s.TruncatedCountries == nil {
+		t.Errorf("France's desk: truncated %v %v, want false and []", s.Truncated, s.TruncatedCountries)
 	}
 }
 

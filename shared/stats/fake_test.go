@@ -22,6 +22,7 @@ import (
 type fakeTable struct {
 	cases       []casestore.Case
 	queried     []string // list_pk of each Query
+	read        int      // listing entries answered, in all Queries
 	batchKeys   int      // keys asked of BatchGetItem, in all calls
 	batchCalls  int
 	unprocessed int // calls that leave their last key unprocessed
@@ -50,17 +51,24 @@ func (f *fakeTable) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(
 	sk := func(m map[string]types.AttributeValue) string {
 		return m[caseindex.AttrListSK].(*types.AttributeValueMemberS).Value
 	}
-	slices.SortFunc(items, func(a, b map[string]types.AttributeValue) int { return strings.Compare(sk(b), sk(a)) })
+	slices.SortFunc(items, func(a, b map[string]types.AttributeValue) int { return strings.Compare(sk(a), sk(b)) })
+	if !aws.ToBool(in.ScanIndexForward) && in.ScanIndexForward != nil {
+		slices.Reverse(items)
+	}
 	start := 0
 	if k := in.ExclusiveStartKey; k != nil {
 		start, _ = strconv.Atoi(k["offset"].(*types.AttributeValueMemberN).Value)
 	}
 	items = items[start:]
 	out := &dynamodb.QueryOutput{}
-	if n := int(aws.ToInt32(in.Limit)); n > 0 && n < len(items) {
+	// As DynamoDB does, a Query that reaches its Limit answers a
+	// LastEvaluatedKey whether or not more items follow
+	// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.Pagination.html).
+	if n := int(aws.ToInt32(in.Limit)); n > 0 && n <= len(items) {
 		items = items[:n]
 		out.LastEvaluatedKey = map[string]types.AttributeValue{"offset": &types.AttributeValueMemberN{Value: strconv.Itoa(start + n)}}
 	}
+	f.read += len(items)
 	out.Items = items
 	return out, nil
 }

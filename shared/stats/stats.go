@@ -2,7 +2,10 @@
 // country, the cases first seen in a period, how many were removed, and the
 // time to the first desk answer and to removal (median and 90th
 // percentile). The figures are counts and durations only: no URL, no case
-// id, nothing about a reporter.
+// id, nothing about a reporter; a platform row is a platform Flagline knows
+// (canon.KnownPlatform), and every other website (a personal site, a blog,
+// an IP address) counts in one row, OtherWebsites, so that no row names a
+// person's own site.
 //
 // Read gathers the cases from the CasesByCountry listing of each country
 // the caller may see (a Query per country, never a Scan) and the two times
@@ -14,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/flagline/flagline/shared/canon"
 )
 
 // PercentileMethod names how Percentile picks a value: the nearest-rank
@@ -59,29 +64,48 @@ type Group struct {
 	TimeToRemoval     Durations `json:"time_to_removal"`
 }
 
+// OtherWebsites is the platform row of the cases on any website that is
+// not a known platform.
+const OtherWebsites = "other websites"
+
 // Summary is the figures over a period [From, To).
 type Summary struct {
 	From             time.Time `json:"from"`
 	To               time.Time `json:"to"`
 	PercentileMethod string    `json:"percentile_method"`
-	// Truncated: more cases matched than one request reads (MaxCases
-	// cases, MaxListed listing entries); the figures cover the cases of
-	// the newest activity that were read.
-	Truncated bool    `json:"truncated"`
-	Total     Group   `json:"total"`
-	Platforms []Group `json:"platforms"`
-	Countries []Group `json:"countries"`
+	// Truncated: the listings of TruncatedCountries hold more cases than
+	// one request reads (MaxCases cases, MaxListed listing entries,
+	// shared between the countries); for those countries the figures
+	// leave out the cases whose last activity came latest.
+	Truncated          bool     `json:"truncated"`
+	TruncatedCountries []string `json:"truncated_countries"`
+	Total              Group    `json:"total"`
+	Platforms          []Group  `json:"platforms"`
+	Countries          []Group  `json:"countries"`
+}
+
+// PlatformRow is the platform row a case of platform counts in: the
+// platform when Flagline knows it, OtherWebsites for any other website.
+func PlatformRow(platform string) string {
+	if p := strings.ToLower(platform); canon.KnownPlatform(p) {
+		return p
+	}
+	return OtherWebsites
 }
 
 // InPeriod reports whether a case first seen at t counts in [from, to).
 func InPeriod(t, from, to time.Time) bool { return !t.Before(from) && t.Before(to) }
 
 // Summarize computes the figures of cases over [from, to): only the cases
-// first seen in the period count. Platforms are sorted by case count, most
-// first (then by name); countries by code. A country or platform with no
-// case in the period has no row.
-func Summarize(cases []Case, from, to time.Time, truncated bool) Summary {
-	s := Summary{From: from.UTC(), To: to.UTC(), PercentileMethod: PercentileMethod, Truncated: truncated,
+// first seen in the period count; cut names the countries whose cases were
+// not all read (Read). Platforms are sorted by case count, most first (then
+// by name), with OtherWebsites last; countries by code. A country or
+// platform with no case in the period has no row.
+func Summarize(cases []Case, from, to time.Time, cut []string) Summary {
+	cut = slices.Clone(cut)
+	slices.Sort(cut)
+	s := Summary{From: from.UTC(), To: to.UTC(), PercentileMethod: PercentileMethod,
+		Truncated: len(cut) > 0, TruncatedCountries: append([]string{}, slices.Compact(cut)...),
 		Platforms: []Group{}, Countries: []Group{}}
 	all := acc{}
 	platforms := map[string]*acc{}
@@ -91,7 +115,7 @@ func Summarize(cases []Case, from, to time.Time, truncated bool) Summary {
 			continue
 		}
 		all.add(c)
-		p := strings.ToLower(c.Platform)
+		p := PlatformRow(c.Platform)
 		if platforms[p] == nil {
 			platforms[p] = &acc{}
 		}
@@ -115,6 +139,12 @@ func Summarize(cases []Case, from, to time.Time, truncated bool) Summary {
 		s.Platforms = append(s.Platforms, g)
 	}
 	slices.SortFunc(s.Platforms, func(a, b Group) int {
+		if ao, bo := a.Platform == OtherWebsites, b.Platform == OtherWebsites; ao != bo {
+			if ao {
+				return 1
+			}
+			return -1
+		}
 		if a.Cases != b.Cases {
 			return b.Cases - a.Cases
 		}

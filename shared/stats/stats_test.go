@@ -2,8 +2,10 @@ package stats_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,9 +79,9 @@ func TestSummarize(t *testing.T) {
 		kase("before", "t.me", []string{"IT"}, -1, time.Minute, time.Minute), // first seen before the period
 		kase("after", "t.me", []string{"IT"}, 30, time.Minute, time.Minute),  // first seen at `to`: outside
 	}
-	s := stats.Summarize(cases, from, to, false)
-	if s.PercentileMethod != "nearest_rank" || s.Truncated {
-		t.Errorf("method %q truncated %v", s.PercentileMethod, s.Truncated)
+	s := stats.Summarize(cases, from, to, nil)
+	if s.PercentileMethod != "nearest_rank" || s.Truncated || s.TruncatedCountries == nil || len(s.TruncatedCountries) != 0 {
+		t.Errorf("method %q truncated %v %v", s.PercentileMethod, s.Truncated, s.TruncatedCountries)
 	}
 	type want struct {
 		cases, removed                     int
@@ -115,9 +117,9 @@ func TestSummarize(t *testing.T) {
 }
 
 func TestSummarizeNothing(t *testing.T) {
-	s := stats.Summarize(nil, from, to, true)
+	s := stats.Summarize(nil, from, to, []string{"IT", "FR"})
 	if s.Total.Cases != 0 || s.Total.RemovalRate != nil || s.Total.TimeToRemoval.MedianSeconds != nil ||
-		s.Platforms == nil || s.Countries == nil || !s.Truncated {
+		s.Platforms == nil || s.Countries == nil || !s.Truncated || !slices.Equal(s.TruncatedCountries, []string{"FR", "IT"}) {
 		t.Errorf("empty summary %+v", s)
 	}
 }
@@ -127,7 +129,7 @@ func TestSummarizeNothing(t *testing.T) {
 func TestPeriodBounds(t *testing.T) {
 	at := func(t time.Time) stats.Case { return stats.Case{ID: t.String(), Platform: "t.me", FirstSeen: t} }
 	cases := []stats.Case{at(from.Add(-time.Nanosecond)), at(from), at(to.Add(-time.Nanosecond)), at(to)}
-	if got := stats.Summarize(cases, from, to, false).Total.Cases; got != 2 {
+	if got := stats.Summarize(cases, from, to, nil).Total.Cases; got != 2 {
 		t.Errorf("%d cases in [from, to), want 2", got)
 	}
 }
@@ -156,9 +158,9 @@ func TestReadScopesByCountry(t *testing.T) {
 		storeCase("itfr", "t.me", []string{"FR", "IT"}, d, d.Add(time.Hour), time.Time{}, casestore.StatusAcknowledged),
 		storeCase("fr1", "facebook.com", []string{"FR"}, d, d.Add(time.Minute), d.Add(time.Hour), casestore.StatusRemoved),
 	}}
-	cases, truncated, err := stats.Read(context.Background(), f, "t", []string{"IT"}, from, to)
-	if err != nil || truncated {
-		t.Fatal(err, truncated)
+	cases, cut, err := stats.Read(context.Background(), f, "t", []string{"IT"}, from, to)
+	if err != nil || cut != nil {
+		t.Fatal(err, cut)
 	}
 	if !slices.Equal(f.queried, []string{"LIST#IT"}) {
 		t.Errorf("queried %v, want the IT listing only", f.queried)
@@ -174,7 +176,7 @@ func TestReadScopesByCountry(t *testing.T) {
 	if !slices.Equal(ids, []string{"it1", "itfr"}) {
 		t.Errorf("read %v, want it1 and itfr", ids)
 	}
-	s := stats.Summarize(cases, from, to, truncated)
+	s := stats.Summarize(cases, from, to, cut)
 	for _, p := range s.Platforms {
 		if p.Platform == "facebook.com" {
 			t.Errorf("the IT desk sees the FR-only platform row %+v", p)
@@ -211,9 +213,9 @@ func TestReadPeriod(t *testing.T) {
 	late := storeCase("late", "t.me", []string{"IT"}, to.Add(-time.Hour), to.Add(time.Hour), time.Time{}, casestore.StatusAcknowledged)
 	gone := storeCase("gone", "t.me", []string{"IT"}, from.Add(-48*time.Hour), time.Time{}, time.Time{}, casestore.StatusOpen)
 	f := &fakeTable{cases: []casestore.Case{old, late, gone}}
-	cases, _, err := stats.Read(context.Background(), f, "t", []string{"IT"}, from, to)
-	if err != nil {
-		t.Fatal(err)
+	cases, cut, err := stats.Read(context.Background(), f, "t", []string{"IT"}, from, to)
+	if err != nil || cut != nil {
+		t.Fatal(err, cut)
 	}
 	if len(cases) != 1 || cases[0].ID != "late" {
 		t.Errorf("read %+v, want late only", cases)
@@ -231,12 +233,12 @@ func TestReadBounds(t *testing.T) {
 		d := from.Add(time.Duration(i) * time.Minute)
 		f.cases = append(f.cases, storeCase(fmt.Sprintf("c%05d", i), "t.me", []string{"IT"}, d, d.Add(time.Minute), time.Time{}, casestore.StatusAcknowledged))
 	}
-	cases, truncated, err := stats.Read(context.Background(), f, "t", []string{"IT"}, from, to)
+	cases, cut, err := stats.Read(context.Background(), f, "t", []string{"IT"}, from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !truncated || len(cases) != stats.MaxCases {
-		t.Errorf("%d cases, truncated %v; want %d, true", len(cases), truncated, stats.MaxCases)
+	if !slices.Equal(cut, []string{"IT"}) || len(cases) != stats.MaxCases {
+		t.Errorf("%d cases, cut %v; want %d, IT", len(cases), cut, stats.MaxCases)
 	}
 	if want := stats.MaxCases/100 + 2; f.batchCalls != want {
 		t.Errorf("%d BatchGetItem calls, want %d (100 keys each, plus 2 for the unprocessed)", f.batchCalls, want)
@@ -246,17 +248,17 @@ func TestReadBounds(t *testing.T) {
 			t.Fatalf("case %s lost its acknowledged time (an unprocessed key not asked again)", c.ID)
 		}
 	}
-	// The newest activity first: the cases left out are the oldest.
+	// The oldest activity first: the cases left out are the newest.
 	for _, c := range cases {
-		if c.ID < "c00005" {
-			t.Errorf("kept %s, one of the oldest", c.ID)
+		if c.ID >= fmt.Sprintf("c%05d", stats.MaxCases) {
+			t.Errorf("kept %s, one of the newest", c.ID)
 		}
 	}
 }
 
 // Listing entries of cases first reported before the period but active in
 // it are read and left out; past MaxListed of them the reading stops and
-// says truncated, without reading any case item it did not need.
+// names the listing cut, without reading any case item it did not need.
 func TestReadBoundsListing(t *testing.T) {
 	f := &fakeTable{}
 	for i := range stats.MaxListed + 1 {
@@ -264,14 +266,42 @@ func TestReadBoundsListing(t *testing.T) {
 		c := storeCase(fmt.Sprintf("old%05d", i), "t.me", []string{"IT"}, old, from.Add(time.Duration(i)*time.Second), time.Time{}, casestore.StatusAcknowledged)
 		f.cases = append(f.cases, c)
 	}
-	cases, truncated, err := stats.Read(context.Background(), f, "t", []string{"IT", "FR"}, from, to)
+	cases, cut, err := stats.Read(context.Background(), f, "t", []string{"IT", "FR"}, from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !truncated || len(cases) != 0 || f.batchCalls != 0 {
-		t.Errorf("truncated %v, %d cases, %d BatchGetItem calls; want true, 0, 0", truncated, len(cases), f.batchCalls)
+	if !slices.Equal(cut, []string{"IT"}) || len(cases) != 0 || f.batchCalls != 0 {
+		t.Errorf("cut %v, %d cases, %d BatchGetItem calls; want IT, 0, 0", cut, len(cases), f.batchCalls)
 	}
-	if slices.Contains(f.queried, "LIST#FR") {
-		t.Errorf("went on to the FR listing after the bound: %v", f.queried)
+	// The bound, and one entry more to tell that the IT listing goes on.
+	if f.read != stats.MaxListed+1 {
+		t.Errorf("%d listing entries read, want %d", f.read, stats.MaxListed+1)
+	}
+}
+
+// A platform row is a platform Flagline knows: personal sites, blogs and
+// IP addresses count together under "other websites" (last), and no
+// figure names them.
+func TestSummarizeOtherWebsites(t *testing.T) {
+	var cases []stats.Case
+	for i, p := range []string{"mario-rossi.github.io", "mariorossi.blogspot.com", "8.8.8.8", "example.org", "T.me", "t.me", "facebook.com"} {
+		cases = append(cases, kase(fmt.Sprint(i), p, []string{"IT"}, i, time.Minute, 0))
+	}
+	s := stats.Summarize(cases, from, to, nil)
+	var rows []string
+	for _, g := range s.Platforms {
+		rows = append(rows, fmt.Sprintf("%s:%d", g.Platform, g.Cases))
+	}
+	if want := []string{"t.me:2", "facebook.com:1", "other websites:4"}; !slices.Equal(rows, want) {
+		t.Errorf("platform rows %v, want %v", rows, want)
+	}
+	body, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, personal := range []string{"rossi", "8.8.8.8", "example.org"} {
+		if strings.Contains(string(body), personal) {
+			t.Errorf("the figures name %q: %s", personal, body)
+		}
 	}
 }
