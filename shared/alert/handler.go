@@ -192,11 +192,6 @@ func (h *Handler) process(ctx context.Context, inv *invocation, rec events.Dynam
 	if err := h.project(ctx, old, &cur); err != nil {
 		return fmt.Errorf("project case %s: %w", cur.ID, err)
 	}
-	if h.Outcome != nil {
-		if err := h.Outcome.Notify(ctx, old, &cur); err != nil {
-			return err
-		}
-	}
 	if ShouldReopen(&cur) {
 		if h.Reopener == nil {
 			return fmt.Errorf("case %s asks to be reopened: no reopener", cur.ID)
@@ -212,12 +207,22 @@ func (h *Handler) process(ctx context.Context, inv *invocation, rec events.Dynam
 			return err
 		}
 	}
-	a, ok := decideLevel(cur, old, h.rules())
-	if !ok {
-		return nil
+	if a, ok := decideLevel(cur, old, h.rules()); ok {
+		log = log.With("alert_id", a.ID, "level", a.Level)
+		if err := h.sendLevel(ctx, inv, log, &a); err != nil {
+			return err
+		}
 	}
-	log = log.With("alert_id", a.ID, "level", a.Level)
-	return h.sendLevel(ctx, inv, log, &a)
+	// The outcome webhooks come last: an outcome queue that cannot be
+	// reached holds up no alert of this case. Its error still fails the
+	// record, so the change is not lost; the retry finds the alerts
+	// recorded and repeats none.
+	if h.Outcome != nil {
+		if err := h.Outcome.Notify(ctx, old, &cur); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sendLevel sends the alert of the case's level to every recipient that

@@ -81,14 +81,32 @@ func TestAlertStreamQueuesTheOutcomeOfARemovedCase(t *testing.T) {
 	}
 }
 
-// Invoke hands an outcome queue batch to the outcome handler (here an
-// unreadable outcome message, parked in the on-failure queue), and refuses
-// one when outcome webhooks are not configured.
+const outcomeQueueARN = "arn:aws:sqs:eu-west-1:123456789012:flagline-OutcomeQueue-1"
+
+// sqsEvent is an SQS batch as Lambda hands it from the queue arn.
+func sqsEvent(t *testing.T, arn string, bodies map[string]string) json.RawMessage {
+	t.Helper()
+	var recs []map[string]any
+	for id, body := range bodies {
+		recs = append(recs, map[string]any{"messageId": id, "body": body, "eventSource": "aws:sqs", "eventSourceARN": arn,
+			"attributes": map[string]string{"ApproximateReceiveCount": "1"}})
+	}
+	raw, err := json.Marshal(map[string]any{"Records": recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// Invoke hands an outcome queue batch, told by its eventSourceARN, to the
+// outcome handler (here an unreadable outcome message, parked in the
+// on-failure queue), and refuses one when outcome webhooks are not
+// configured.
 func TestAlertInvokeDispatchesOutcomeMessages(t *testing.T) {
 	q := &fakeQueue{}
-	h := &alert.Handler{Outcome: &outcome.Handler{SQS: q, QueueURL: "q", FailuresURL: "failures"}}
-	ev := `{"Records":[{"messageId":"m-1","body":"{\"kind\":\"outcome.change\",\"status\":\"removed\"}","eventSource":"aws:sqs"}]}`
-	out, err := h.Invoke(context.Background(), json.RawMessage(ev))
+	h := &alert.Handler{Outcome: &outcome.Handler{SQS: q, QueueURL: "q", QueueARN: outcomeQueueARN, FailuresURL: "failures"}}
+	ev := sqsEvent(t, outcomeQueueARN, map[string]string{"m-1": `{"kind":"outcome.change","status":"removed"}`})
+	out, err := h.Invoke(context.Background(), ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +116,56 @@ func TestAlertInvokeDispatchesOutcomeMessages(t *testing.T) {
 	if len(q.sent) != 1 || aws.ToString(q.sent[0].QueueUrl) != "failures" {
 		t.Fatalf("sent %v, want the message parked", q.sent)
 	}
-	if _, err := (&alert.Handler{}).Invoke(context.Background(), json.RawMessage(ev)); err == nil {
+	if _, err := (&alert.Handler{}).Invoke(context.Background(), ev); err == nil {
 		t.Fatal("an outcome batch was accepted without outcome webhooks configured")
+	}
+}
+
+// The queue a batch comes from decides its handler, not its first body: an
+// outcome queue batch that starts with a parked envelope sent back by a
+// DLQ redrive (or any body that is not an outcome message) is still the
+// outcome handler's, and every message in it is handled (the envelope
+// is read as the delivery it holds), none left failing as a digest flush
+// without contact_point.
+func TestAlertInvokeRoutesByQueueNotBody(t *testing.T) {
+	q := &fakeQueue{}
+	h := &alert.Handler{Outcome: &outcome.Handler{
+		SQS: q, QueueURL: "q", QueueARN: outcomeQueueARN, FailuresURL: "failures",
+		Endpoints: outcome.InlineEndpoints{},
+	}}
+	parked := `{"message":{"kind":"outcome.delivery","case_id":"c1","status":"removed","at":"2026-05-04T10:00:00Z","source":"ngo"},"reason":"x","parked_at":"2026-05-05T10:00:00Z"}`
+	garbage := `not json at all`
+	for _, first := range []string{parked, garbage} {
+		q.sent = nil
+		ev := sqsEvent(t, outcomeQueueARN, map[string]string{"m-first": first, "m-redriven": parked})
+		out, err := h.Invoke(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := out.(events.SQSEventResponse)
+		if len(resp.BatchItemFailures) != 0 {
+			t.Errorf("first body %.20q: failures %+v, want every outcome message handled", first, resp.BatchItemFailures)
+		}
+		// Only the garbage is parked: the redriven delivery is read, and
+		// its source has no endpoint any more (nothing to send).
+		wantParked := 0
+		if first == garbage {
+			wantParked = 1
+		}
+		if len(q.sent) != wantParked {
+			t.Errorf("first body %.20q: %d parked, want %d", first, len(q.sent), wantParked)
+		}
+	}
+
+	// A digest queue batch whose body looks like an outcome message is
+	// still the digest handler's (which fails it: no grouping here).
+	digest := sqsEvent(t, "arn:aws:sqs:eu-west-1:123456789012:flagline-DigestQueue-1", map[string]string{"m-d": `{"kind":"outcome.change","case_id":"c2","status":"removed","at":"2026-05-04T10:00:00Z"}`})
+	q.sent = nil
+	out, err := h.Invoke(context.Background(), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := out.(events.SQSEventResponse); len(resp.BatchItemFailures) != 1 || len(q.sent) != 0 {
+		t.Errorf("digest batch answered %+v, outcome queue sent %d: want it handled as a digest flush", resp, len(q.sent))
 	}
 }

@@ -70,8 +70,19 @@ func loopbackHost(host string) bool {
 	return err == nil && ip.Unmap().IsLoopback()
 }
 
-// nonPublic are the special-purpose ranges (RFC 6890 and successors) that
-// netip's predicates do not already cover.
+// globalUnicast6 is the only IPv6 space dialled: 2000::/3, the global
+// unicast space IANA allocates to the regional registries
+// (https://www.iana.org/assignments/ipv6-unicast-address-assignments).
+// Everything else is refused, among it the IPv4-compatible (::/96),
+// IPv4-mapped (::ffff:0:0/96, checked as the IPv4 address it holds) and
+// SIIT-translated (::ffff:0:0:0/96) forms, NAT64 (64:ff9b::/96),
+// discard (100::/64), unique local (fc00::/7) and link-local (fe80::/10)
+// addresses.
+var globalUnicast6 = netip.MustParsePrefix("2000::/3")
+
+// nonPublic are the special-purpose ranges (RFC 6890 and successors, the
+// IANA special-purpose address registries) that the checks above do not
+// already cover.
 var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"), // shared address space (carrier NAT)
@@ -85,8 +96,9 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
 	netip.MustParsePrefix("100::/64"),       // discard
 	netip.MustParsePrefix("2001::/23"),      // IETF protocol assignments
-	netip.MustParsePrefix("2001:db8::/32"),
-	netip.MustParsePrefix("2002::/16"), // 6to4: embeds any IPv4 address
+	netip.MustParsePrefix("2001:db8::/32"),  // documentation
+	netip.MustParsePrefix("2002::/16"),      // 6to4: embeds any IPv4 address
+	netip.MustParsePrefix("3fff::/20"),      // documentation (RFC 9637)
 }
 
 // allowed reports whether ip may be dialled.
@@ -96,6 +108,9 @@ func (p Policy) allowed(ip netip.Addr) bool {
 		return true
 	}
 	if !ip.IsGlobalUnicast() || ip.IsPrivate() {
+		return false
+	}
+	if ip.Is6() && !globalUnicast6.Contains(ip) {
 		return false
 	}
 	for _, n := range nonPublic {

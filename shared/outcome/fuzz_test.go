@@ -37,6 +37,7 @@ func FuzzParseEndpoints(f *testing.F) {
 func FuzzParseMessage(f *testing.F) {
 	f.Add(`{"kind":"outcome.delivery","case_id":"c1","status":"removed","at":"2026-05-04T10:00:00Z","source":"ngo","report_ids":["rep_a"]}`)
 	f.Add(`{"kind":"outcome.change","case_id":"c1","status":"closed","reopen_count":2,"at":"2026-05-04T10:00:00Z"}`)
+	f.Add(`{"message":{"kind":"outcome.delivery","case_id":"c1","status":"removed","at":"2026-05-04T10:00:00Z","source":"ngo"},"reason":"x"}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		m, err := ParseMessage(body)
 		if err != nil {

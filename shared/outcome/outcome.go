@@ -13,9 +13,10 @@
 //     each source with an endpoint gets its own delivery message, so an
 //     endpoint that is down never holds up another source or the case.
 //  3. Handle (queue), delivery message: unless the table records it as
-//     delivered, one POST signed by the Standard Webhooks scheme with the
-//     source's own secret(s); a 2xx is recorded (pk CASE#<id>, sk
-//     OUTCOME#…), so a repeated message does not POST again. 408, 429, 5xx,
+//     delivered, a conditional claim (pk CASE#<id>, sk OUTCOME#…, held for
+//     ClaimLease), one POST signed by the Standard Webhooks scheme with the
+//     source's own secret(s), and on a 2xx the claim marked delivered, so
+//     a repeated message, or two copies at once, POST once. 408, 429, 5xx,
 //     timeouts and connection errors are retried with exponential backoff
 //     (the message's visibility timeout, ChangeMessageVisibility) until 24 h
 //     after the change, then parked in the on-failure queue (alarmed); any
@@ -29,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/flagline/flagline/shared/casestore"
@@ -75,8 +75,21 @@ type Message struct {
 var ErrMessage = errors.New("not an outcome message")
 
 // ParseMessage reads a queue message body, refusing what the handler could
-// not act on.
+// not act on. A Parked envelope ({"message": …, "reason": …}) is read as
+// the message it holds, so a message moved back from OutcomeFailures as it
+// is (the console's "start DLQ redrive") is delivered again.
 func ParseMessage(body string) (Message, error) {
+	var probe struct {
+		Kind    string          `json:"kind"`
+		Message json.RawMessage `json:"message"`
+	}
+	if err := json.Unmarshal([]byte(body), &probe); err != nil {
+		return Message{}, fmt.Errorf("%w: %w", ErrMessage, err)
+	}
+	if probe.Kind == "" && len(probe.Message) > 0 && probe.Message[0] == '{' {
+		// One level only: an envelope in an envelope is refused below.
+		body = string(probe.Message)
+	}
 	var m Message
 	if err := json.Unmarshal([]byte(body), &m); err != nil {
 		return Message{}, fmt.Errorf("%w: %w", ErrMessage, err)
@@ -99,28 +112,41 @@ func ParseMessage(body string) (Message, error) {
 }
 
 // IsMessage reports whether a queue message body is an outcome message
-// (the alert function's Invoke tells the outcome queue from the digest
-// queue by it).
+// (the alert function's Invoke routes by the queue's ARN; this only names
+// the mistake of an outcome message received with outcome webhooks off).
 func IsMessage(body string) bool {
 	var probe struct {
-		Kind string `json:"kind"`
+		Kind    string          `json:"kind"`
+		Message json.RawMessage `json:"message"`
 	}
-	return json.Unmarshal([]byte(body), &probe) == nil && (probe.Kind == KindChange || probe.Kind == KindDelivery)
+	if json.Unmarshal([]byte(body), &probe) != nil {
+		return false
+	}
+	if probe.Kind == "" && len(probe.Message) > 0 && probe.Message[0] == '{' {
+		// A Parked envelope, as ParseMessage reads it.
+		if json.Unmarshal(probe.Message, &probe) != nil {
+			return false
+		}
+	}
+	return probe.Kind == KindChange || probe.Kind == KindDelivery
 }
 
 // Detect is the change message of a case image whose status changed into
 // one of Statuses (old is the image before; nil for a new item, which is
-// no status change). A case removed, reopened and removed again is a new
-// change: its reopen_count differs.
+// no status change). Every status change sets status_at
+// (shared/caseaction), so a case removed, reopened (by a new report or a
+// desk) and removed again is a new change: its status_at differs.
 func Detect(old, cur *casestore.Case, now time.Time) (Message, bool) {
 	if old == nil || cur == nil || !slices.Contains(Statuses, cur.Status) {
 		return Message{}, false
 	}
-	if old.Status == cur.Status && old.ReopenCount == cur.ReopenCount {
+	if old.Status == cur.Status && old.StatusAt.Equal(cur.StatusAt) && old.ReopenCount == cur.ReopenCount {
 		return Message{}, false
 	}
 	at := cur.StatusAt
 	if at.IsZero() {
+		// Not written by Flagline's own actions, which set status_at with
+		// every status.
 		at = now
 	}
 	return Message{
@@ -129,14 +155,18 @@ func Detect(old, cur *casestore.Case, now time.Time) (Message, bool) {
 	}, true
 }
 
+// atLayout writes a change's time with a fixed width (nanoseconds, UTC),
+// so that keys built from it are one string per instant.
+const atLayout = "2006-01-02T15:04:05.000000000Z"
+
 // WebhookID is the webhook-id of the delivery of case caseID's change into
-// status, at its reopenCount-th reopening, to source: the same on every
-// try, different for another case, status, reopening or source, so the
-// receiver can drop repeats. A hash keeps it short and free of characters a
-// receiver might not store.
-func WebhookID(caseID, status string, reopenCount int, source string) string {
+// status at time at (the case's status_at) to source: the same on every
+// try of that change, different for another case, status, change or
+// source, so the receiver can drop repeats. A hash keeps it short and free
+// of characters a receiver might not store.
+func WebhookID(caseID, status string, at time.Time, source string) string {
 	h := sha256.New()
-	for _, part := range []string{caseID, status, strconv.Itoa(reopenCount), source} {
+	for _, part := range []string{caseID, status, at.UTC().Format(atLayout), source} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
@@ -145,7 +175,7 @@ func WebhookID(caseID, status string, reopenCount int, source string) string {
 
 // WebhookID of a delivery message.
 func (m *Message) WebhookID() string {
-	return WebhookID(m.CaseID, m.Status, m.ReopenCount, m.Source)
+	return WebhookID(m.CaseID, m.Status, m.At, m.Source)
 }
 
 // Body is what the source receives: nothing about other reporters.

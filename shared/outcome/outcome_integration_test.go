@@ -17,9 +17,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -71,6 +73,12 @@ func newReceiver(t *testing.T, secrets map[string]string) *receiver {
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		source := strings.TrimPrefix(req.URL.Path, "/")
 		payload, _ := io.ReadAll(req.Body)
+		// answer runs outside the lock: it may hold one POST while others
+		// come in.
+		status := http.StatusOK
+		if answer := r.answerFunc(); answer != nil {
+			status = answer(source)
+		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		wh := r.hooks[source]
@@ -86,10 +94,6 @@ func newReceiver(t *testing.T, secrets map[string]string) *receiver {
 		if err := json.Unmarshal(payload, &b); err != nil {
 			t.Errorf("source %s: body %s: %v", source, payload, err)
 		}
-		status := http.StatusOK
-		if r.answer != nil {
-			status = r.answer(source)
-		}
 		r.got = append(r.got, delivery{source: source, id: req.Header.Get("webhook-id"), sigHeader: req.Header.Get("webhook-signature"), status: status, body: b})
 		w.WriteHeader(status)
 	}))
@@ -98,6 +102,12 @@ func newReceiver(t *testing.T, secrets map[string]string) *receiver {
 }
 
 func (r *receiver) url(source string) string { return r.srv.URL + "/" + source }
+
+func (r *receiver) answerFunc() func(string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.answer
+}
 
 func (r *receiver) deliveries() []delivery {
 	r.mu.Lock()
@@ -301,7 +311,15 @@ func TestThreeSourcesEachGetTheirOwnOutcomeOnce(t *testing.T) {
 	at := time.Now().UTC().Truncate(time.Second)
 	e.removed(ctx, h, at)
 	e.drain(ctx)
-	e.removed(ctx, h, at) // the stream record again
+	// The stream record again: its change message is recorded as fanned
+	// out, so it queues no delivery.
+	e.removed(ctx, h, at)
+	if _, err := e.poller.PollOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.depth(ctx, e.queueURL); n != 0 {
+		t.Errorf("a repeated change queued %d messages, want none", n)
+	}
 	e.drain(ctx)
 
 	got := r.deliveries()
@@ -317,7 +335,7 @@ func TestThreeSourcesEachGetTheirOwnOutcomeOnce(t *testing.T) {
 		if d.body.Type != "case.outcome" || d.body.CaseID != e.caseID || d.body.Status != "removed" || d.body.CanonicalURL != e.canonical || d.body.At != at.Format(time.RFC3339) {
 			t.Errorf("source %s body %+v", d.source, d.body)
 		}
-		if d.id != outcome.WebhookID(e.caseID, "removed", 0, d.source) {
+		if d.id != outcome.WebhookID(e.caseID, "removed", at, d.source) {
 			t.Errorf("source %s webhook-id %s", d.source, d.id)
 		}
 		ids[d.id] = true
@@ -454,6 +472,143 @@ func TestClientErrorParkedAtOnce(t *testing.T) {
 	p := e.parked(ctx)
 	if len(p) != 1 || p[0].StatusCode != http.StatusGone {
 		t.Fatalf("parked %+v, want one with status 410", p)
+	}
+
+	// The endpoint is fixed; an operator moves the parked message back as
+	// it is (the console's "start DLQ redrive" sends the envelope): it is
+	// delivered.
+	r.mu.Lock()
+	r.answer = nil
+	r.mu.Unlock()
+	env, err := json.Marshal(p[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(e.queueURL), MessageBody: aws.String(string(env))}); err != nil {
+		t.Fatal(err)
+	}
+	e.drain(ctx)
+	got := r.deliveries()
+	if len(got) != 2 || got[1].status != http.StatusOK || got[1].id != got[0].id || !slices.Equal(got[1].body.ReportIDs, e.reportIDs["police-form"]) {
+		t.Fatalf("after the redrive: %+v, want the same outcome delivered", got)
+	}
+	if p := e.parked(ctx); len(p) != 0 {
+		t.Errorf("parked again: %+v", p)
+	}
+}
+
+// A desk's reopen action sets the status back to open without counting a
+// reopening (reopen_count is the new reports' count): removed, reopened,
+// not_removed, reopened, removed again is three outcomes, and the source
+// hears all three, the last one last, each with its own webhook-id.
+func TestDeskReopenedCaseToldEveryOutcome(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	r := newReceiver(t, e.secrets)
+	h := e.handler(map[string]string{"ngo": r.url("ngo")}, outcome.Policy{Local: true})
+	start := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	steps := []struct {
+		from, to string
+	}{
+		{casestore.StatusTakedownRequested, casestore.StatusRemoved},
+		{casestore.StatusTakedownRequested, casestore.StatusNotRemoved},
+		{casestore.StatusTakedownRequested, casestore.StatusRemoved},
+	}
+	for i, s := range steps {
+		// Between the steps a desk reopens the case and requests the
+		// takedown again: status_at moves, reopen_count does not.
+		old := casestore.Case{ID: e.caseID, CanonicalURL: e.canonical, Status: s.from, StatusAt: start.Add(time.Duration(2*i) * time.Minute)}
+		cur := old
+		cur.Status, cur.StatusAt = s.to, start.Add(time.Duration(2*i+1)*time.Minute)
+		if err := h.Notify(ctx, &old, &cur); err != nil {
+			t.Fatal(err)
+		}
+		e.drain(ctx)
+	}
+	got := r.deliveries()
+	var statuses []string
+	ids := map[string]bool{}
+	for i, d := range got {
+		statuses = append(statuses, d.body.Status)
+		ids[d.id] = true
+		at := start.Add(time.Duration(2*i+1) * time.Minute)
+		if d.body.At != at.Format(time.RFC3339) || d.id != outcome.WebhookID(e.caseID, d.body.Status, at, "ngo") {
+			t.Errorf("outcome %d: at %s, webhook-id %s", i, d.body.At, d.id)
+		}
+	}
+	if want := []string{"removed", "not_removed", "removed"}; !slices.Equal(statuses, want) || len(ids) != 3 {
+		t.Fatalf("the source heard %v with %d webhook-ids, want %v with 3", statuses, len(ids), want)
+	}
+}
+
+// Two copies of one delivery message handled at the same moment (SQS's
+// at-least-once delivery, a fan-out repeated): one POST. The copy that
+// finds the delivery claimed is handed back to the queue, and once the
+// delivery is recorded it is done without a POST.
+func TestConcurrentCopiesOfADeliveryPostOnce(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	r := newReceiver(t, e.secrets)
+	posting := make(chan struct{})
+	finish := make(chan struct{})
+	var posts atomic.Int32
+	r.answer = func(string) int {
+		// Hold the first POST until the other copy has run.
+		if posts.Add(1) == 1 {
+			close(posting)
+			<-finish
+		}
+		return http.StatusOK
+	}
+	h := e.handler(map[string]string{"ngo": r.url("ngo")}, outcome.Policy{Local: true})
+	m := outcome.Message{Kind: outcome.KindDelivery, CaseID: e.caseID, CanonicalURL: e.canonical, Status: casestore.StatusRemoved,
+		At: time.Now().UTC(), Source: "ngo", ReportIDs: e.reportIDs["ngo"]}
+	body, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both copies on the queue, so that their receipt handles are real.
+	for range 2 {
+		if _, err := e.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(e.queueURL), MessageBody: aws.String(string(body))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var recs []events.SQSMessage
+	for len(recs) < 2 {
+		out, err := e.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queueURL), MaxNumberOfMessages: 2, WaitTimeSeconds: 1,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, msg := range out.Messages {
+			recs = append(recs, sqspoll.Convert(msg, e.queueARN, motoserver.Region).SQSMessage)
+		}
+	}
+	first := make(chan events.SQSEventResponse)
+	go func() {
+		resp, _ := h.Handle(ctx, events.SQSEvent{Records: recs[:1]})
+		first <- resp
+	}()
+	select {
+	case <-posting:
+	case resp := <-first:
+		t.Fatalf("the first copy did not post: %+v", resp)
+	}
+	second, _ := h.Handle(ctx, events.SQSEvent{Records: recs[1:]})
+	close(finish)
+	if resp := <-first; len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("the posting copy failed: %+v", resp)
+	}
+	if len(second.BatchItemFailures) != 1 {
+		t.Fatalf("the copy that found the claim held answered %+v, want it handed back", second)
+	}
+	// Back from the queue (here at once): the delivery is recorded, done.
+	again, _ := h.Handle(ctx, events.SQSEvent{Records: recs[1:]})
+	if len(again.BatchItemFailures) != 0 {
+		t.Fatalf("the copy after the delivery answered %+v, want done", again)
+	}
+	if n := len(r.deliveries()); n != 1 {
+		t.Fatalf("%d POSTs, want 1", n)
 	}
 }
 

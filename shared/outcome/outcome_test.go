@@ -22,55 +22,68 @@ import (
 var t0 = time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 
 func TestDetect(t *testing.T) {
-	c := func(status string, reopen int) *casestore.Case {
-		return &casestore.Case{ID: "c1", CanonicalURL: "https://t.me/x", Status: status, ReopenCount: reopen, StatusAt: t0}
+	c := func(status string, reopen int, at time.Time) *casestore.Case {
+		return &casestore.Case{ID: "c1", CanonicalURL: "https://t.me/x", Status: status, ReopenCount: reopen, StatusAt: at}
 	}
+	t1 := t0.Add(2 * time.Hour)
 	for _, tc := range []struct {
 		name     string
 		old, cur *casestore.Case
 		want     bool
 	}{
-		{"removed", c("takedown_requested", 0), c("removed", 0), true},
-		{"not removed", c("takedown_requested", 0), c("not_removed", 0), true},
-		{"false positive", c("open", 0), c("false_positive", 0), true},
-		{"closed after removed", c("removed", 0), c("closed", 0), true},
-		{"removed again after a reopening", c("removed", 0), c("removed", 1), true},
-		{"unchanged removed case (a later report)", c("removed", 0), c("removed", 0), false},
-		{"acknowledged", c("open", 0), c("acknowledged", 0), false},
-		{"takedown requested", c("acknowledged", 0), c("takedown_requested", 0), false},
-		{"new item", nil, c("removed", 0), false},
+		{"removed", c("takedown_requested", 0, t0.Add(-time.Hour)), c("removed", 0, t0), true},
+		{"not removed", c("takedown_requested", 0, t0.Add(-time.Hour)), c("not_removed", 0, t0), true},
+		{"false positive", c("open", 0, t0.Add(-time.Hour)), c("false_positive", 0, t0), true},
+		{"closed after removed", c("removed", 0, t0.Add(-time.Hour)), c("closed", 0, t0), true},
+		{"removed again after a reopening", c("removed", 0, t0), c("removed", 1, t1), true},
+		{"removed again, status changed in between", c("removed", 0, t0), c("removed", 0, t1), true},
+		{"unchanged removed case (a later report)", c("removed", 0, t0), c("removed", 0, t0), false},
+		{"acknowledged", c("open", 0, t0.Add(-time.Hour)), c("acknowledged", 0, t0), false},
+		{"takedown requested", c("acknowledged", 0, t0.Add(-time.Hour)), c("takedown_requested", 0, t0), false},
+		{"new item", nil, c("removed", 0, t0), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, ok := Detect(tc.old, tc.cur, t0.Add(time.Hour))
 			if ok != tc.want {
 				t.Fatalf("Detect = %v, want %v", ok, tc.want)
 			}
-			if ok && (m.Kind != KindChange || m.CaseID != "c1" || m.Status != tc.cur.Status || m.ReopenCount != tc.cur.ReopenCount || !m.At.Equal(t0)) {
+			if ok && (m.Kind != KindChange || m.CaseID != "c1" || m.Status != tc.cur.Status || !m.At.Equal(tc.cur.StatusAt)) {
 				t.Errorf("message %+v", m)
 			}
 		})
 	}
 }
 
-func TestWebhookIDStablePerCaseStatusReopeningSource(t *testing.T) {
-	id := WebhookID("c1", "removed", 0, "ngo")
-	if id != WebhookID("c1", "removed", 0, "ngo") {
+// The webhook-id is keyed on the change's time (the case's status_at),
+// not on its reopen count: a desk's reopen does not count as a reopening,
+// so removed, reopened by a desk and removed again has the same reopen
+// count, and must still be told twice.
+func TestWebhookIDStablePerCaseStatusChangeSource(t *testing.T) {
+	id := WebhookID("c1", "removed", t0, "ngo")
+	if id != WebhookID("c1", "removed", t0.In(time.FixedZone("CET", 3600)), "ngo") {
 		t.Fatal("not stable")
 	}
 	if len(id) > webhook.MaxIDLength || !strings.HasPrefix(id, "msg_") {
 		t.Fatalf("id %q", id)
 	}
 	for _, other := range []string{
-		WebhookID("c2", "removed", 0, "ngo"),
-		WebhookID("c1", "closed", 0, "ngo"),
-		WebhookID("c1", "removed", 1, "ngo"),
-		WebhookID("c1", "removed", 0, "form"),
+		WebhookID("c2", "removed", t0, "ngo"),
+		WebhookID("c1", "closed", t0, "ngo"),
+		WebhookID("c1", "removed", t0.Add(time.Nanosecond), "ngo"),
+		WebhookID("c1", "removed", t0, "form"),
 		// Parts do not run into each other.
-		WebhookID("c1r", "emoved", 0, "ngo"),
+		WebhookID("c1r", "emoved", t0, "ngo"),
 	} {
 		if other == id {
 			t.Errorf("id %s repeats for another change", other)
 		}
+	}
+	// One change, retried: the same id whatever the message's other fields.
+	a := Message{Kind: KindDelivery, CaseID: "c1", Status: "removed", At: t0, Source: "ngo", ReopenCount: 0}
+	b := a
+	b.ReopenCount, b.ReportIDs = 3, []string{"rep_x"}
+	if a.WebhookID() != b.WebhookID() || a.WebhookID() != id {
+		t.Error("the id of one change moves with fields that are not the change")
 	}
 }
 
@@ -115,6 +128,29 @@ func TestParseMessage(t *testing.T) {
 		`{"kind":"outcome.change","status":"removed","at":"2026-05-04T10:00:00Z"}`,
 		`{"kind":"outcome.change","case_id":"c1","status":"removed"}`,
 		`{"kind":"flush","case_id":"c1","status":"removed","at":"2026-05-04T10:00:00Z"}`,
+	} {
+		if _, err := ParseMessage(bad); !errors.Is(err, ErrMessage) {
+			t.Errorf("ParseMessage(%s) = %v, want ErrMessage", bad, err)
+		}
+	}
+}
+
+// A parked message moved back to the outcome queue as it is (the
+// console's DLQ redrive sends the envelope) is the message it holds; an
+// envelope in an envelope, or one holding a body that was never a
+// message, is not.
+func TestParseMessageUnwrapsAParkedEnvelope(t *testing.T) {
+	parked := `{"message":{"kind":"outcome.delivery","case_id":"c1","status":"removed","at":"2026-05-04T10:00:00Z","source":"ngo","report_ids":["rep_a"]},"reason":"endpoint answered 410","status_code":410,"parked_at":"2026-05-05T10:00:00Z"}`
+	m, err := ParseMessage(parked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Kind != KindDelivery || m.CaseID != "c1" || m.Source != "ngo" || !m.At.Equal(t0) || len(m.ReportIDs) != 1 {
+		t.Errorf("message %+v", m)
+	}
+	for _, bad := range []string{
+		`{"message":` + parked + `,"reason":"again"}`,
+		`{"message":"{not json","reason":"cannot be read"}`,
 	} {
 		if _, err := ParseMessage(bad); !errors.Is(err, ErrMessage) {
 			t.Errorf("ParseMessage(%s) = %v, want ErrMessage", bad, err)
@@ -171,6 +207,21 @@ func TestCheckURL(t *testing.T) {
 		{"private address", aws, "https://10.0.0.5/hook", false},
 		{"IPv6 unique local", aws, "https://[fd00:ec2::254]/hook", false},
 		{"IPv4-mapped private", aws, "https://[::ffff:192.168.1.1]/hook", false},
+		{"IPv6 global unicast", aws, "https://[2a00:1450:4001:80b::200e]/hook", true},
+		{"IPv4-mapped public", aws, "https://[::ffff:93.184.216.34]/hook", true},
+		{"IPv4-compatible", aws, "https://[::93.184.216.34]/hook", false},
+		{"IPv4-compatible loopback", aws, "https://[::127.0.0.1]/hook", false},
+		{"SIIT IPv4-translated", aws, "https://[::ffff:0:5db8:d822]/hook", false},
+		{"NAT64", aws, "https://[64:ff9b::a9fe:a9fe]/hook", false},
+		{"IPv6 documentation 2001:db8::/32", aws, "https://[2001:db8::1]/hook", false},
+		{"IPv6 documentation 3fff::/20", aws, "https://[3fff:0:0:1::1]/hook", false},
+		{"Teredo", aws, "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook", false},
+		{"6to4", aws, "https://[2002:c0a8:101::1]/hook", false},
+		{"outside 2000::/3 (unassigned)", aws, "https://[4000::1]/hook", false},
+		{"outside 2000::/3 (multicast)", aws, "https://[ff0e::1]/hook", false},
+		{"IPv6 link-local", aws, "https://[fe80::1]/hook", false},
+		{"IPv6 loopback on AWS", aws, "https://[::1]/hook", false},
+		{"IPv6 loopback locally", local, "http://[::1]:8080/hook", true},
 		{"shared address space", aws, "https://100.64.0.1/hook", false},
 		{"credentials", aws, "https://user:pw@forms.example.org/hook", false},
 		{"other scheme", aws, "ftp://forms.example.org/hook", false},

@@ -17,6 +17,10 @@ import (
 const (
 	// EnvQueue is the outcome queue's URL; empty turns outcome webhooks off.
 	EnvQueue = "OUTCOME_QUEUE_URL"
+	// EnvQueueARN is the outcome queue's ARN (required with EnvQueue):
+	// the alert function routes a batch from it to Handle by its records'
+	// eventSourceARN.
+	EnvQueueARN = "OUTCOME_QUEUE_ARN"
 	// EnvFailures is the on-failure queue's URL (required with EnvQueue).
 	EnvFailures = "OUTCOME_FAILURES_URL"
 	// EnvEndpoints holds the endpoints inline (local runs):
@@ -46,6 +50,7 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 		return nil, nil
 	}
 	table := env.Required("TABLE_NAME")
+	queueARN := env.Required(EnvQueueARN)
 	failures := env.Required(EnvFailures)
 	base := env.Duration(EnvRetryBase, DefaultRetryBase)
 	inline := env.Optional(EnvEndpoints, "")
@@ -105,7 +110,7 @@ func FromEnv(cfg aws.Config, lookup func(string) (string, bool), log *slog.Logge
 	}
 	return &Handler{
 		DB: dynamodb.NewFromConfig(cfg), Table: table,
-		SQS: sqs.NewFromConfig(cfg), QueueURL: queue, FailuresURL: failures,
+		SQS: sqs.NewFromConfig(cfg), QueueURL: queue, QueueARN: queueARN, FailuresURL: failures,
 		Endpoints: endpoints, Secrets: secrets, Policy: policy,
 		RetryBase: base, Log: log,
 	}, nil

@@ -24,7 +24,8 @@ var projectLocals = Locals{
 		"DigestQueue":     "https://sqs.eu-west-1.amazonaws.com/123456789012/flagline-DigestQueue",
 		"OutcomeQueue":    "https://sqs.eu-west-1.amazonaws.com/123456789012/flagline-OutcomeQueue",
 		"OutcomeFailures": "https://sqs.eu-west-1.amazonaws.com/123456789012/flagline-OutcomeFailures"},
-	Attrs: map[string]string{"Table.StreamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/flagline-Table/stream/x"},
+	Attrs: map[string]string{"Table.StreamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/flagline-Table/stream/x",
+		"OutcomeQueue.Arn": "arn:aws:sqs:eu-west-1:123456789012:flagline-OutcomeQueue"},
 }
 
 // The project's template: !Join of a CommaDelimitedList parameter gives
