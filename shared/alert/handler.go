@@ -192,37 +192,43 @@ func (h *Handler) process(ctx context.Context, inv *invocation, rec events.Dynam
 	if err := h.project(ctx, old, &cur); err != nil {
 		return fmt.Errorf("project case %s: %w", cur.ID, err)
 	}
-	if ShouldReopen(&cur) {
-		if h.Reopener == nil {
-			return fmt.Errorf("case %s asks to be reopened: no reopener", cur.ID)
+	// The alerts the change asks for: the reopening, then the case's
+	// level. A closure, so that the failure log (the deferred h.fail)
+	// names the alert it was at.
+	alertErr := func() error {
+		if ShouldReopen(&cur) {
+			if h.Reopener == nil {
+				return fmt.Errorf("case %s asks to be reopened: no reopener", cur.ID)
+			}
+			reopened, err := h.Reopener.Reopen(ctx, &cur)
+			if err != nil {
+				return fmt.Errorf("reopen case %s: %w", cur.ID, err)
+			}
+			log.InfoContext(ctx, "case reopened", "reopened", reopened, "status", cur.Status)
 		}
-		reopened, err := h.Reopener.Reopen(ctx, &cur)
-		if err != nil {
-			return fmt.Errorf("reopen case %s: %w", cur.ID, err)
+		if a, ok := DecideReopened(old, &cur, h.rules()); ok {
+			if err := h.sendReopened(ctx, inv, log.With("alert_id", a.ID), &a); err != nil {
+				return err
+			}
 		}
-		log.InfoContext(ctx, "case reopened", "reopened", reopened, "status", cur.Status)
+		if a, ok := decideLevel(cur, old, h.rules()); ok {
+			log = log.With("alert_id", a.ID, "level", a.Level)
+			if err := h.sendLevel(ctx, inv, log, &a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	if errors.Is(alertErr, ErrDeadline) || h.Outcome == nil {
+		return alertErr
 	}
-	if a, ok := DecideReopened(old, &cur, h.rules()); ok {
-		if err := h.sendReopened(ctx, inv, log.With("alert_id", a.ID), &a); err != nil {
-			return err
-		}
-	}
-	if a, ok := decideLevel(cur, old, h.rules()); ok {
-		log = log.With("alert_id", a.ID, "level", a.Level)
-		if err := h.sendLevel(ctx, inv, log, &a); err != nil {
-			return err
-		}
-	}
-	// The outcome webhooks come last: an outcome queue that cannot be
-	// reached holds up no alert of this case. Its error still fails the
-	// record, so the change is not lost; the retry finds the alerts
-	// recorded and repeats none.
-	if h.Outcome != nil {
-		if err := h.Outcome.Notify(ctx, old, &cur); err != nil {
-			return err
-		}
-	}
-	return nil
+	// The outcome webhooks go out whatever became of the alerts: an
+	// outcome queue that cannot be reached holds up no alert of this case,
+	// and an alert that keeps failing (until the record is discarded to
+	// AlertFailures, which replays no outcome) holds up no outcome. Either
+	// error fails the record; the retry repeats neither what was alerted
+	// nor what was queued (the fan-out and delivery records stop repeats).
+	return errors.Join(alertErr, h.Outcome.Notify(ctx, old, &cur))
 }
 
 // sendLevel sends the alert of the case's level to every recipient that

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 
@@ -72,5 +73,29 @@ func TestOutcomeQueueDownDoesNotStopTheAlert(t *testing.T) {
 	}
 	if len(x.sns.alerts) != 1 || q.sent != 1 {
 		t.Fatalf("after the retry: %d alerts published, %d outcomes queued; want 1 and 1", len(x.sns.alerts), q.sent)
+	}
+}
+
+// A case whose alert is refused on every try (until its record is
+// discarded to AlertFailures, which replays no outcome) still tells its
+// sources that it was removed: the outcome is queued on the first try,
+// and the record still fails so the alert is retried.
+func TestAlertRefusedEveryTimeStillQueuesTheOutcome(t *testing.T) {
+	x := newHarness("ivul6jn4ozqe6gny")
+	x.sns.fail = func(int, *sns.PublishInput) error {
+		return &smithy.GenericAPIError{Code: "InvalidParameter", Message: "refused", Fault: smithy.FaultClient}
+	}
+	q := &outcomeQueue{}
+	x.h.Outcome = &outcome.Handler{SQS: q, QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/outcomes"}
+	old := testCase()
+	old.Status, old.StatusAt = casestore.StatusTakedownRequested, lastSeen
+	cur := old
+	cur.Status, cur.StatusAt = casestore.StatusRemoved, lastSeen.Add(time.Hour)
+	resp := x.handle(t, record(t, 1, &old, cur))
+	if len(resp) != 1 {
+		t.Fatalf("the refused alert did not fail the record: failures %v", resp)
+	}
+	if q.sent != 1 {
+		t.Fatalf("outcome queued %d times on the record's first try, want 1", q.sent)
 	}
 }
