@@ -91,6 +91,9 @@ func RenderCatchUp(d *CatchUp) (Message, error) {
 	line("")
 	for _, c := range d.Missed {
 		line("  case %s  %s, level %d, %s, last alert %s", ASCII(c.CaseID), c.Kind, c.Level, c.Severity, minute(c.At))
+		if c.Protected {
+			line("    %s", protectedHeadline)
+		}
 	}
 	line("")
 	line("Alert id: %s", d.ID())

@@ -579,7 +579,7 @@ func (h *Handler) rerouteSilenced(ctx context.Context, inv *invocation, log *slo
 			y.ContactPoint, y.SilencedFor = c.To, cp
 			y.CopyID = x.AlertID + "-" + c.To + "-for-" + cp
 			y.Alone = x.Alone.reroutedTo(c.To, cp, y.CopyID)
-			a := &Alert{ID: x.AlertID, Kind: x.Kind, Level: x.Level, Severity: x.Severity, Case: casestore.Case{ID: x.CaseID}}
+			a := &Alert{ID: x.AlertID, Kind: x.Kind, Level: x.Level, Severity: x.Severity, Case: casestore.Case{ID: x.CaseID, Protected: x.Protected, ProtectedBy: x.ProtectedBy}}
 			if err := RecordMissed(ctx, h.DB, h.Table, a, c, now); err != nil {
 				return true, err
 			}

@@ -52,6 +52,9 @@ type Missed struct {
 	// desks whose SMS filter takes the highest one missed.
 	Severity casestore.Severity `dynamodbav:"severity" json:"severity"`
 	At       time.Time          `dynamodbav:"at" json:"at"`
+	// Protected: the case is a known humanitarian source's content
+	// (casestore.Case.Protected); the catch-up digest says so.
+	Protected bool `dynamodbav:"protected,omitempty" json:"protected,omitempty"`
 }
 
 // Silences lists the silences not yet caught up (shared/silences).
@@ -115,7 +118,7 @@ func silencedSubject(a *Alert, subject string) string {
 // at t: one item per silence and case, overwritten by the case's later
 // alerts in the same silence.
 func RecordMissed(ctx context.Context, db DB, table string, a *Alert, c Copy, t time.Time) error {
-	item, err := attributevalue.MarshalMap(Missed{CaseID: a.Case.ID, Kind: a.Kind, Level: a.Level, Severity: a.Severity, At: t.UTC()})
+	item, err := attributevalue.MarshalMap(Missed{CaseID: a.Case.ID, Kind: a.Kind, Level: a.Level, Severity: a.Severity, At: t.UTC(), Protected: a.Case.Protected})
 	if err != nil {
 		return fmt.Errorf("encode missed alert %s for %s: %w", a.ID, c.For, err)
 	}
