@@ -19,6 +19,12 @@ import (
 	"github.com/flagline/flagline/shared/httpapi"
 )
 
+// overriddenTakedown are the statuses of a protected case whose current
+// takedown request the EU coordinator made with an override: removed and
+// not_removed are reached only from takedown_requested, which a protected
+// case reaches only so.
+var overriddenTakedown = []string{casestore.StatusTakedownRequested, casestore.StatusRemoved, casestore.StatusNotRemoved}
+
 // RouteNotice is the notice a desk sends the platform to request a
 // takedown.
 const RouteNotice = "GET /v1/cases/{case_id}/notice"
@@ -325,12 +331,12 @@ func (h *Handler) notice(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		o.err = err.Error()
 		return vary(httpapi.Unavailable(RetryAfter, "the case could not be read now; try again later"))
 	}
-	if c.Protected && (c.OverrideReason == "" || c.Status != casestore.StatusTakedownRequested) {
+	if c.Protected && (c.OverrideReason == "" || !slices.Contains(overriddenTakedown, c.Status)) {
 		// A known humanitarian source's content: a notice is written for
-		// it only while the takedown the EU coordinator requested with an
-		// override stands. The reason stays on the case after a reopening,
-		// which the next takedown_requested must give again; so must the
-		// notice wait for it.
+		// it only for the takedown the EU coordinator requested with an
+		// override, while it stands or once the platform answered it. The
+		// reason stays on the case after a reopening, whose next
+		// takedown_requested must give one again; so must the notice wait.
 		return vary(httpapi.Fail(409, httpapi.Error{Code: "protected", Message: "humanitarian source: do not request takedown (" + c.ProtectedBy + "); no notice is written unless the EU coordinator records takedown_requested with an override_reason"}))
 	}
 	desk, err := h.entry(ctx, actor.ContactPoint)

@@ -213,9 +213,10 @@ func TestNoticeRoute(t *testing.T) {
 	}
 }
 
-// A protected case has a notice only while the takedown the EU coordinator
-// requested with an override_reason stands: not before it, and not after
-// the case was reopened, though the reason stays on the case.
+// A protected case has a notice only for the takedown the EU coordinator
+// requested with an override_reason, while it stands or once the platform
+// answered it: not before it, and not after the case was reopened, though
+// the reason stays on the case.
 func TestNoticeOfAProtectedCase(t *testing.T) {
 	for _, c := range []struct {
 		name, status, override string
@@ -224,7 +225,9 @@ func TestNoticeOfAProtectedCase(t *testing.T) {
 		{"no override", casestore.StatusAcknowledged, "", 409},
 		{"overridden takedown", casestore.StatusTakedownRequested, "Smuggler's copy of the hotline's page", 200},
 		{"reopened after the override", casestore.StatusOpen, "Smuggler's copy of the hotline's page", 409},
-		{"removed after the override", casestore.StatusRemoved, "Smuggler's copy of the hotline's page", 409},
+		{"removed after the override", casestore.StatusRemoved, "Smuggler's copy of the hotline's page", 200},
+		{"not removed after the override", casestore.StatusNotRemoved, "Smuggler's copy of the hotline's page", 200},
+		{"closed after a reopening", casestore.StatusClosed, "Smuggler's copy of the hotline's page", 409},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv()
