@@ -91,7 +91,7 @@ func TestCasesContractSchemathesis(t *testing.T) {
 	cmd.Dir = t.TempDir() // schemathesis keeps its example database in the working directory
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("schemathesis: %v\n%s", err, out)
+		t.Fatalf("schemathesis: %v\n%s\nthe handler logged:\n%s", err, out, s.logs)
 	}
 
 	total := 0

@@ -5,12 +5,12 @@ package casesapi_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +42,28 @@ type stack struct {
 	table  string
 	key    linksign.Key
 	tokens map[string]string // contact point → token
+	// logs holds what the handler logged, for a failure to show why it
+	// answered as it did.
+	logs *lockedBuffer
+}
+
+// lockedBuffer is a log destination that handlers serving several
+// requests at once may write to.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 const matrixCase = "z25ssg4bdlpc7xkz"
@@ -66,7 +88,14 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	env := map[string]string{"TABLE_NAME": s.table, linksign.EnvKey: rawKey, "DASHBOARD_URL": "https://cases.example.eu"}
-	s.h, err = casesapi.FromEnv(moto.Config(), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	// The handler retries as the deployed function does: awsenv.Load
+	// leaves the SDK's standard retryer (3 attempts; connection errors,
+	// 5xx and throttling). With one attempt a contract run of hundreds of
+	// requests answered 503 in CI on one transient moto failure.
+	cfg := moto.Config()
+	cfg.RetryMaxAttempts = 0
+	s.logs = &lockedBuffer{}
+	s.h, err = casesapi.FromEnv(cfg, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -245,7 +245,7 @@ func TestStatsContractSchemathesis(t *testing.T) {
 	cmd.Dir = t.TempDir()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("schemathesis: %v\n%s", err, out)
+		t.Fatalf("schemathesis: %v\n%s\nthe handler logged:\n%s", err, out, s.logs)
 	}
 	t.Logf("answers by status: %v", answered)
 	if answered[200] == 0 || answered[400] == 0 {
