@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -114,7 +113,7 @@ func runReindex(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // ReindexDB is the part of the DynamoDB client reindex uses.
 type ReindexDB interface {
-	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	Scanner
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	caseindex.Writer
 }
@@ -171,56 +170,12 @@ func (c reindexCounts) print(w io.Writer, table string, dryRun bool) {
 // and returns what it did up to then.
 func (r *reindexer) Run(ctx context.Context) (reindexCounts, error) {
 	counts := reindexCounts{Listings: map[string]int{}}
-	names := make([]expression.NameBuilder, 0, len(listingAttributes))
-	for _, a := range listingAttributes {
-		names = append(names, expression.Name(a))
-	}
-	expr, err := expression.NewBuilder().
-		WithFilter(expression.Name("type").Equal(expression.Value(casestore.TypeCase))).
-		WithProjection(expression.NamesList(names[0], names[1:]...)).
-		Build()
-	if err != nil {
-		return counts, err
-	}
-	now, sleep := r.Now, r.Sleep
-	if now == nil {
-		now = time.Now
-	}
-	if sleep == nil {
-		sleep = sleepCtx
-	}
-	start := now()
-	in := &dynamodb.ScanInput{
-		TableName:                 aws.String(r.Table),
-		FilterExpression:          expr.Filter(),
-		ProjectionExpression:      expr.Projection(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
-		// Limit caps the items a page reads before the filter, so a page
-		// never reads more than a second's worth.
-		// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html#Scan.Limit
-		Limit: aws.Int32(int32(min(r.Rate, 1000))),
-	}
-	for p := dynamodb.NewScanPaginator(r.DB, in); p.HasMorePages(); {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return counts, fmt.Errorf("scan %s: %w", r.Table, err)
-		}
-		counts.Scanned += int(page.ScannedCount)
-		for _, item := range page.Items {
-			if err := r.project(ctx, item, &counts); err != nil {
-				return counts, err
-			}
-		}
-		// Pace: n items read by now take n/rate seconds from the start.
-		due := start.Add(time.Duration(float64(counts.Scanned) / float64(r.Rate) * float64(time.Second)))
-		if wait := due.Sub(now()); wait > 0 && p.HasMorePages() {
-			if err := sleep(ctx, wait); err != nil {
-				return counts, err
-			}
-		}
-	}
-	return counts, nil
+	scan := &caseScan{DB: r.DB, Table: r.Table, Attributes: listingAttributes, Rate: r.Rate, Now: r.Now, Sleep: r.Sleep}
+	var err error
+	counts.Scanned, err = scan.Run(ctx, func(item map[string]types.AttributeValue) error {
+		return r.project(ctx, item, &counts)
+	})
+	return counts, err
 }
 
 // project writes the listing of one scanned case item, then reads the
@@ -302,16 +257,5 @@ func listingView(c *casestore.Case) []any {
 		c.ID, c.CanonicalURL, c.Platform, c.Status, c.StatusAt.UTC(), c.Lead, c.LeadSince.UTC(), c.Severity,
 		c.Level, c.Reports, slices.Sorted(slices.Values(c.Countries)), slices.Sorted(slices.Values(c.Categories)),
 		c.FirstSeen.UTC(), c.LastSeen.UTC(),
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
