@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -25,7 +24,6 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/flagline/flagline/internal/local/motoserver"
-	"github.com/flagline/flagline/internal/local/samtemplate"
 	"github.com/flagline/flagline/shared/contacts"
 )
 
@@ -60,17 +58,7 @@ func TestContactsApplyEndToEnd(t *testing.T) {
 		return a.Attributes["QueueArn"]
 	}
 	itQ, euQ, dlq := queueARN("it"), queueARN("eu"), queueARN("dlq")
-	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := tpl.Table("Table")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := spec.Create(ctx, db, "flagline-table"); err != nil {
-		t.Fatal(err)
-	}
+	createTable(t, db, "flagline-table")
 
 	file := writeContactsFile(t, fmt.Sprintf(`contact_points:
   - id: it-polpost

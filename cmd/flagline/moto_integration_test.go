@@ -7,7 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/flagline/flagline/internal/local/motoserver"
+	"github.com/flagline/flagline/internal/local/samtemplate"
 )
 
 // startMoto starts a moto_server of the test's own (no TestMain, so the
@@ -34,4 +37,20 @@ func startMoto(t *testing.T) *motoserver.Server {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
 	t.Setenv("AWS_PROFILE", "")
 	return moto
+}
+
+// createTable creates the table template.yaml describes, named name.
+func createTable(t *testing.T, db *dynamodb.Client, name string) {
+	t.Helper()
+	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := tpl.Table("Table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := spec.Create(context.Background(), db, name); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flagline/flagline/internal/local/motoserver"
-	"github.com/flagline/flagline/internal/local/samtemplate"
 	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/silences"
 )
@@ -29,17 +27,7 @@ func TestSilencesEndToEnd(t *testing.T) {
 	unsetContactsEnv(t)
 	creds := credentials.NewStaticCredentialsProvider("testing", "testing", "")
 	db := dynamodb.New(dynamodb.Options{Region: motoserver.Region, BaseEndpoint: aws.String(moto.URL), Credentials: creds})
-	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := tpl.Table("Table")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := spec.Create(ctx, db, "flagline-table"); err != nil {
-		t.Fatal(err)
-	}
+	createTable(t, db, "flagline-table")
 	for id, country := range map[string]string{"it-polpost": "IT", "eu-coord": "EU"} {
 		if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("flagline-table"), Item: map[string]types.AttributeValue{
 			"pk":        &types.AttributeValueMemberS{Value: contacts.Key(id)},

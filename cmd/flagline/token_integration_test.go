@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/flagline/flagline/internal/local/motoserver"
-	"github.com/flagline/flagline/internal/local/samtemplate"
 	"github.com/flagline/flagline/shared/tokens"
 )
 
@@ -47,17 +45,7 @@ func TestContactsTokenEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := tpl.Table("Table")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := spec.Create(ctx, db, "flagline-table"); err != nil {
-		t.Fatal(err)
-	}
+	createTable(t, db, "flagline-table")
 	file := writeContactsFile(t, fmt.Sprintf(`contact_points:
   - id: it-polpost
     name: Italy — Polizia Postale, referral desk
