@@ -10,9 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/protect"
 )
 
@@ -20,18 +24,24 @@ func init() {
 	commands["protect"] = command{summary: "store the humanitarian allow-list (content never sent for takedown)", run: runProtect}
 }
 
-const protectUsage = `usage: flagline protect apply --file humanitarian.yaml --table NAME [--dry-run]
+const protectUsage = `usage: flagline protect apply --file humanitarian.yaml --table NAME [--dry-run] [--rate N]
        flagline protect show [--table NAME | --file humanitarian.yaml]
        flagline protect validate --file humanitarian.yaml
 
-apply stores the humanitarian allow-list in the table: cases created after
-it whose content is a listed source's (a domain, an account path, a
-platform handle) are marked protected; their alerts say "humanitarian
-source: do not request takedown", and takedown_requested on them is refused
-unless the EU coordinator sends an override_reason. The plan (entries
-added and removed) is printed first; with --dry-run nothing is changed.
-The file replaces the stored list as a whole; applying it again changes
-nothing. See humanitarian.example.yaml for the format.
+apply stores the humanitarian allow-list in the table: cases whose content
+is a listed source's (a domain, an account path, a platform handle) are
+marked protected; their alerts say "humanitarian source: do not request
+takedown", and takedown_requested on them is refused unless the EU
+coordinator sends an override_reason. The plan (entries added and removed)
+is printed first; with --dry-run nothing is changed. The file replaces the
+stored list as a whole. Cases created from then on are marked by the
+aggregate function; the cases already in the table are marked by apply
+itself, which reads them with a Scan paced at --rate items a second and
+prints each case it marks (those whose takedown was already requested are
+named, for the desk to withdraw it). A case is never unmarked. Applying
+the same file again stores nothing and marks only what the last apply
+missed (a case created while it ran). See humanitarian.example.yaml for
+the format.
 
 show prints the stored list (--table), or what a file protects (--file),
 one entry a line in canonical form. validate checks a file without AWS.
@@ -70,8 +80,16 @@ func runProtect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		_, err = protect.Apply(ctx, db, o.table, l, o.dryRun, time.Now(), stdout)
-		return err
+		if _, err := protect.Apply(ctx, db, o.table, l, o.dryRun, time.Now(), stdout); err != nil {
+			return err
+		}
+		m := &marker{DB: db, Table: o.table, List: protect.NewMatcher(l.Rules), Rate: o.rate, DryRun: o.dryRun}
+		res, err := m.Run(ctx)
+		res.print(stdout, o.table, o.dryRun)
+		if err != nil {
+			return fmt.Errorf("mark the existing cases: %w (the list is stored and what was marked stays; apply again)", err)
+		}
+		return nil
 	case "validate":
 		l, err := protect.Load(o.file)
 		if err != nil {
@@ -115,6 +133,7 @@ func printRules(w io.Writer, rules []protect.Rule) {
 type protectOptions struct {
 	file, table string
 	dryRun      bool
+	rate        int
 }
 
 func parseProtectFlags(sub string, args []string, stderr io.Writer) (*protectOptions, error) {
@@ -130,7 +149,8 @@ func parseProtectFlags(sub string, args []string, stderr io.Writer) (*protectOpt
 		fs.StringVar(&o.table, "table", "", "`name` of the Flagline table; default $"+tableEnv)
 	}
 	if sub == "apply" {
-		fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan and change nothing")
+		fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan and the cases it would mark, and change nothing")
+		fs.IntVar(&o.rate, "rate", defaultReindexRate, "most table items to read per second when marking the existing cases")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -165,7 +185,135 @@ func parseProtectFlags(sub string, args []string, stderr io.Writer) (*protectOpt
 	if len(missing) > 0 {
 		return nil, usageError{fmt.Errorf("missing %s", strings.Join(missing, ", "))}
 	}
+	if sub == "apply" && o.rate < 1 {
+		return nil, usageError{errors.New("--rate must be at least 1")}
+	}
 	return o, nil
+}
+
+// MarkDB is the part of the DynamoDB client marking the existing cases
+// uses.
+type MarkDB interface {
+	Scanner
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+}
+
+var _ MarkDB = (*dynamodb.Client)(nil)
+
+// markAttributes are what marking reads of a case item.
+var markAttributes = []string{"pk", "case_id", "canonical_url", "status", "protected", "protected_by"}
+
+// marker marks protected the cases already in Table that List protects:
+// the aggregate function marks a case only when it creates it, so a case
+// created before its source was listed would otherwise stay open to a
+// takedown request.
+type marker struct {
+	DB     MarkDB
+	Table  string
+	List   *protect.Matcher
+	Rate   int
+	DryRun bool
+
+	// Now and Sleep pace the Scan; nil: the clock.
+	Now   func() time.Time
+	Sleep func(context.Context, time.Duration) error
+}
+
+// markedCase is a case marking protected (or, dry run, would).
+type markedCase struct {
+	ID, Status, CanonicalURL, By string
+}
+
+// markResult is what marking did.
+type markResult struct {
+	Scanned, Cases int
+	Marked         []markedCase
+}
+
+// Run scans the table and marks each matching case that is not protected
+// yet. The mark is one UpdateItem on the condition that the case exists
+// and is still unprotected, so a case marked meanwhile keeps its
+// protected_by and a deleted one is not written back; nothing else of the
+// case changes. Run stops at the first error and returns what it did.
+func (m *marker) Run(ctx context.Context) (markResult, error) {
+	var res markResult
+	if m.List.Len() == 0 {
+		return res, nil
+	}
+	scan := &caseScan{DB: m.DB, Table: m.Table, Attributes: markAttributes, Rate: m.Rate, Now: m.Now, Sleep: m.Sleep}
+	var err error
+	res.Scanned, err = scan.Run(ctx, func(item map[string]types.AttributeValue) error {
+		res.Cases++
+		var c casestore.Case
+		if err := attributevalue.UnmarshalMap(item, &c); err != nil {
+			return fmt.Errorf("decode case item: %w", err)
+		}
+		if c.Protected {
+			return nil
+		}
+		rule, ok := m.List.Match(c.CanonicalURL)
+		if !ok {
+			return nil
+		}
+		if c.ID == "" {
+			pk, _ := item["pk"].(*types.AttributeValueMemberS)
+			if pk == nil {
+				return errors.New("case item without case_id or pk")
+			}
+			c.ID = strings.TrimPrefix(pk.Value, casestore.Key(""))
+		}
+		mc := markedCase{ID: c.ID, Status: c.Status, CanonicalURL: c.CanonicalURL, By: rule.By()}
+		if mc.Status == "" {
+			mc.Status = casestore.StatusOpen
+		}
+		if m.DryRun {
+			res.Marked = append(res.Marked, mc)
+			return nil
+		}
+		_, err := m.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(m.Table),
+			Key: map[string]types.AttributeValue{
+				"pk": &types.AttributeValueMemberS{Value: casestore.Key(c.ID)},
+				"sk": &types.AttributeValueMemberS{Value: casestore.SortKey},
+			},
+			UpdateExpression:         aws.String("SET #protected = :true, protected_by = :by"),
+			ConditionExpression:      aws.String("attribute_exists(pk) AND attribute_not_exists(#protected)"),
+			ExpressionAttributeNames: map[string]string{"#protected": "protected"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":true": &types.AttributeValueMemberBOOL{Value: true},
+				":by":   &types.AttributeValueMemberS{Value: mc.By},
+			},
+		})
+		var ccf *types.ConditionalCheckFailedException
+		switch {
+		case errors.As(err, &ccf):
+			// Marked by another apply, or deleted, since the Scan read it.
+			return nil
+		case err != nil:
+			return fmt.Errorf("mark case %s protected: %w", c.ID, err)
+		}
+		res.Marked = append(res.Marked, mc)
+		return nil
+	})
+	return res, err
+}
+
+func (r markResult) print(w io.Writer, table string, dryRun bool) {
+	verb := "Marked"
+	if dryRun {
+		verb = "Would mark"
+	}
+	fmt.Fprintf(w, "Existing cases in %s: read %d items, %d cases. %s %d protected.\n", table, r.Scanned, r.Cases, verb, len(r.Marked))
+	requested := 0
+	for _, c := range r.Marked {
+		fmt.Fprintf(w, "  %s  %-18s  %s  %s\n", c.ID, c.Status, c.CanonicalURL, c.By)
+		if c.Status == casestore.StatusTakedownRequested {
+			requested++
+		}
+	}
+	if requested > 0 {
+		fmt.Fprintf(w, "%d of them already have a takedown requested: tell the requesting desk to withdraw it.\n", requested)
+	}
 }
 
 func protectTable(ctx context.Context) (*dynamodb.Client, error) {

@@ -285,7 +285,8 @@ func caseKey(id string) map[string]types.AttributeValue {
 }
 
 // allowList reads the humanitarian allow-list when the batch creates a
-// case (protection is decided at creation only); nil otherwise.
+// case (the function decides protection at creation only; `flagline
+// protect apply` marks the cases that exist when it runs); nil otherwise.
 func (h *Handler) allowList(ctx context.Context, states map[string]*State) (*protect.Matcher, error) {
 	if h.Protect == nil {
 		return nil, nil

@@ -148,9 +148,9 @@ func (s *Store) Apply(ctx context.Context, caseID string, actor Actor, req Reque
 }
 
 // updateCase is the conditional update of case c as read: it applies o only
-// if the case still has the status and the lead that were read, so of two
-// concurrent actions decided on the same read only one is written (of ten
-// concurrent claim_lead, exactly one).
+// if the case still has the status, the lead and the protection that were
+// read, so of two concurrent actions decided on the same read only one is
+// written (of ten concurrent claim_lead, exactly one).
 func (s *Store) updateCase(c *casestore.Case, o outcome, actor Actor, at time.Time) (*types.Update, error) {
 	names := map[string]string{"#status": "status", "#lead": "lead"}
 	values := map[string]types.AttributeValue{}
@@ -166,6 +166,12 @@ func (s *Store) updateCase(c *casestore.Case, o outcome, actor Actor, at time.Ti
 	} else {
 		cond += " AND #lead = :seen_lead"
 		values[":seen_lead"] = &types.AttributeValueMemberS{Value: c.Lead}
+	}
+	if !c.Protected {
+		// `flagline protect apply` marks existing cases: one marked
+		// after this read is decided again, so its takedown is refused.
+		cond += " AND attribute_not_exists(#protected)"
+		names["#protected"] = "protected"
 	}
 	var set, remove []string
 	if o.status != "" {

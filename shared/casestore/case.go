@@ -86,8 +86,9 @@ type Case struct {
 	// requesting desk's (NoticeID).
 	NoticeID string `dynamodbav:"notice_id,omitempty"`
 	// Protected: the content is a known humanitarian source's
-	// (shared/protect), found when the case was created and never changed
-	// after; ProtectedBy names the allow-list entry that matched.
+	// (shared/protect), found when the case was created or by the
+	// `flagline protect apply` that listed its source later, and never
+	// unset; ProtectedBy names the allow-list entry that matched.
 	// OverrideReason is the EU coordinator's reason for requesting its
 	// takedown all the same (empty: no override recorded).
 	Protected      bool   `dynamodbav:"protected,omitempty"`

@@ -2,9 +2,9 @@
 // humanitarian sources (rescue hotlines, UN agencies, Red Cross and Red
 // Crescent societies, sea-rescue NGOs) is never sent for takedown, whoever
 // reports it. A YAML file lists the sources' public domains, accounts and
-// platform handles; `flagline protect apply` stores it in the table, and the
-// aggregate function marks a case protected when it creates it, if its
-// canonical URL matches an entry.
+// platform handles; `flagline protect apply` stores it in the table and marks
+// the existing cases it protects, and the aggregate function marks a case
+// protected when it creates it, if its canonical URL matches an entry.
 //
 // Every entry is matched against the canonical URL (shared/canon), never the
 // reported one: canon folds hosts (twitter.com is x.com, www. is dropped) and

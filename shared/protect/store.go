@@ -93,8 +93,9 @@ type Table struct {
 func (t *Table) Matcher(ctx context.Context) (*Matcher, error) {
 	// Strongly consistent: the answer to an eventually consistent read "may
 	// not reflect the results of a recently completed write operation", so
-	// a list applied a second ago could miss the next case, which is
-	// protected at creation only and never later
+	// a list applied a second ago could miss the next case, which this
+	// function protects at creation only (an apply marks only the cases
+	// that exist when it scans)
 	// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html).
 	s, err := Read(ctx, t.DB, t.Table, true)
 	if err != nil {
