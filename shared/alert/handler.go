@@ -228,7 +228,7 @@ func (h *Handler) process(ctx context.Context, inv *invocation, rec events.Dynam
 	// AlertFailures, which replays no outcome) holds up no outcome. Either
 	// error fails the record; the retry repeats neither what was alerted
 	// nor what was queued (the fan-out and delivery records stop repeats).
-	return errors.Join(alertErr, h.Outcome.Notify(ctx, old, &cur))
+	return errors.Join(alertErr, h.Outcome.Notify(ctx, old, &cur, rec.Change.ApproximateCreationDateTime.Time))
 }
 
 // sendLevel sends the alert of the case's level to every recipient that

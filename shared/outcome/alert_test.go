@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -78,6 +79,48 @@ func TestAlertStreamQueuesTheOutcomeOfARemovedCase(t *testing.T) {
 	}
 	if len(q.sent) != 1 {
 		t.Fatalf("%d messages queued after an unchanged image, want 1", len(q.sent))
+	}
+}
+
+// A case image without status_at (not written by Flagline's actions)
+// takes the stream record's time as its change's: a retry of the record,
+// later, queues the same message, so the webhook-id stays the same and
+// the fan-out record stops the repeat.
+func TestOutcomeOfAnImageWithoutStatusAtIsStableOnRetry(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "alert-outcome.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.DynamoDBEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	delete(ev.Records[0].Change.NewImage, "status_at")
+	recorded := ev.Records[0].Change.ApproximateCreationDateTime.Time
+	q := &fakeQueue{}
+	clock := recorded
+	h := &alert.Handler{
+		Table: "t", TopicARN: "arn:aws:sns:eu-west-1:123456789012:alerts",
+		Project: func(context.Context, *casestore.Case) error { return nil },
+		Outcome: &outcome.Handler{SQS: q, QueueURL: "q", Now: func() time.Time {
+			clock = clock.Add(time.Minute)
+			return clock
+		}},
+	}
+	for range 2 { // the record, then its retry
+		if resp, err := h.Handle(context.Background(), ev); err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("Handle: %v %+v", err, resp)
+		}
+	}
+	if len(q.sent) != 2 || aws.ToString(q.sent[0].MessageBody) != aws.ToString(q.sent[1].MessageBody) {
+		t.Fatalf("queued %d messages; want the same one twice", len(q.sent))
+	}
+	m, err := outcome.ParseMessage(aws.ToString(q.sent[0].MessageBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recorded.IsZero() || !m.At.Equal(recorded) {
+		t.Errorf("change at %v, want the record's time %v", m.At, recorded)
 	}
 }
 

@@ -120,11 +120,15 @@ type Handler struct {
 }
 
 // Notify sends the change message of a case image whose status changed
-// into one of Statuses; any other image sends nothing. An error fails the
-// stream record, whose retry sends the message again (the deliveries'
+// into one of Statuses; any other image sends nothing. changed is the
+// stream record's ApproximateCreationDateTime (zero: now). An error fails
+// the stream record, whose retry sends the message again (the deliveries'
 // records keep a repeat from posting twice).
-func (h *Handler) Notify(ctx context.Context, old, cur *casestore.Case) error {
-	m, ok := Detect(old, cur, h.now())
+func (h *Handler) Notify(ctx context.Context, old, cur *casestore.Case, changed time.Time) error {
+	if changed.IsZero() {
+		changed = h.now()
+	}
+	m, ok := Detect(old, cur, changed)
 	if !ok {
 		return nil
 	}

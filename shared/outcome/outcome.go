@@ -136,7 +136,11 @@ func IsMessage(body string) bool {
 // no status change). Every status change sets status_at
 // (shared/caseaction), so a case removed, reopened (by a new report or a
 // desk) and removed again is a new change: its status_at differs.
-func Detect(old, cur *casestore.Case, now time.Time) (Message, bool) {
+// changed is when the change was written, from the stream record
+// (ApproximateCreationDateTime, the same on every retry of the record):
+// the change's time for an image without status_at, so that its
+// webhook-id is stable too.
+func Detect(old, cur *casestore.Case, changed time.Time) (Message, bool) {
 	if old == nil || cur == nil || !slices.Contains(Statuses, cur.Status) {
 		return Message{}, false
 	}
@@ -147,7 +151,7 @@ func Detect(old, cur *casestore.Case, now time.Time) (Message, bool) {
 	if at.IsZero() {
 		// Not written by Flagline's own actions, which set status_at with
 		// every status.
-		at = now
+		at = changed
 	}
 	return Message{
 		Kind: KindChange, CaseID: cur.ID, CanonicalURL: cur.CanonicalURL,

@@ -235,7 +235,7 @@ func (e *env) removed(ctx context.Context, h *outcome.Handler, at time.Time) {
 	old := casestore.Case{ID: e.caseID, CanonicalURL: e.canonical, Status: casestore.StatusTakedownRequested}
 	cur := old
 	cur.Status, cur.StatusAt = casestore.StatusRemoved, at
-	if err := h.Notify(ctx, &old, &cur); err != nil {
+	if err := h.Notify(ctx, &old, &cur, time.Time{}); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -520,7 +520,7 @@ func TestDeskReopenedCaseToldEveryOutcome(t *testing.T) {
 		old := casestore.Case{ID: e.caseID, CanonicalURL: e.canonical, Status: s.from, StatusAt: start.Add(time.Duration(2*i) * time.Minute)}
 		cur := old
 		cur.Status, cur.StatusAt = s.to, start.Add(time.Duration(2*i+1)*time.Minute)
-		if err := h.Notify(ctx, &old, &cur); err != nil {
+		if err := h.Notify(ctx, &old, &cur, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		e.drain(ctx)
