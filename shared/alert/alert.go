@@ -57,10 +57,15 @@ const (
 	// KindReopened tells a case's lead (or its desks) that a removed or
 	// closed case was reported again and reopened.
 	KindReopened Kind = "reopened"
+	// KindProtected tells the desks of a case already alerted that its
+	// content was found to be a known humanitarian source's (`flagline
+	// protect apply` listed its source later): do not request its
+	// takedown, and withdraw a request already sent.
+	KindProtected Kind = "protected"
 )
 
 // Kinds is every kind of alert.
-var Kinds = []Kind{KindNew, KindUpdate, KindDigest, KindReminder, KindEscalation, KindReopened}
+var Kinds = []Kind{KindNew, KindUpdate, KindDigest, KindReminder, KindEscalation, KindReopened, KindProtected}
 
 // EU is the pseudo-country of the EU-level coordinator: it receives what no
 // country claims and every threat to life.
@@ -91,7 +96,8 @@ var (
 
 // Alert is one alert to send: a case at the level it reached, and why.
 type Alert struct {
-	// ID is <case id>-<level> (<case id>-reopened<n> for KindReopened):
+	// ID is <case id>-<level> (<case id>-reopened<n> for KindReopened,
+	// <case id>-protected for KindProtected):
 	// stable per case and level. Each recipient's copy carries
 	// RecipientID, so a receiver can drop a repeat.
 	ID    string
@@ -143,6 +149,10 @@ func AlertID(caseID string, level int) string { return fmt.Sprintf("%s-%d", case
 
 // ReopenedAlertID is the id of the alert of caseID's nth reopening.
 func ReopenedAlertID(caseID string, n int) string { return fmt.Sprintf("%s-reopened%d", caseID, n) }
+
+// ProtectedAlertID is the id of a case's protected alert: a case is marked
+// protected once and never unmarked, so it has at most one.
+func ProtectedAlertID(caseID string) string { return caseID + "-protected" }
 
 // RecipientID is the id of this copy of the alert: <alert id>-<contact
 // point>, stable per case, level and recipient; a copy rerouted from a
@@ -217,6 +227,8 @@ const (
 	ReasonLevel ReasonCode = "level"
 	// ReasonReopened: a removed or closed case was reported again.
 	ReasonReopened ReasonCode = "reopened"
+	// ReasonProtected: the case was marked protected after it was alerted.
+	ReasonProtected ReasonCode = "protected"
 )
 
 // Reason is one cause of an alert.
@@ -244,6 +256,8 @@ func (r Reason) String() string {
 		return fmt.Sprintf("level raised to %d", r.Level)
 	case ReasonReopened:
 		return "reported again after it was removed or closed: the content may be back"
+	case ReasonProtected:
+		return "its content was found to be a humanitarian source's after it was alerted: do not request its takedown, and withdraw a request already sent"
 	}
 	return string(r.Code)
 }

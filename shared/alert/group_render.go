@@ -118,6 +118,8 @@ func RenderGroup(d *GroupDigest) (Message, error) {
 		switch {
 		case x.Kind == KindReopened:
 			change = "reopened, level " + strconv.Itoa(x.Level)
+		case x.Kind == KindProtected:
+			change = "now protected, level " + strconv.Itoa(x.Level)
 		case x.FromLevel > 0 && x.FromLevel != x.Level:
 			change = fmt.Sprintf("level %d -> %d", x.FromLevel, x.Level)
 		}

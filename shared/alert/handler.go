@@ -192,8 +192,8 @@ func (h *Handler) process(ctx context.Context, inv *invocation, rec events.Dynam
 	if err := h.project(ctx, old, &cur); err != nil {
 		return fmt.Errorf("project case %s: %w", cur.ID, err)
 	}
-	// The alerts the change asks for: the reopening, then the case's
-	// level. A closure, so that the failure log (the deferred h.fail)
+	// The alerts the change asks for: the reopening, the case's
+	// protection, then its level. A closure, so that the failure log (the deferred h.fail)
 	// names the alert it was at.
 	alertErr := func() error {
 		if ShouldReopen(&cur) {
@@ -208,6 +208,13 @@ func (h *Handler) process(ctx context.Context, inv *invocation, rec events.Dynam
 		}
 		if a, ok := DecideReopened(old, &cur, h.rules()); ok {
 			if err := h.sendReopened(ctx, inv, log.With("alert_id", a.ID), &a); err != nil {
+				return err
+			}
+		}
+		// Before the level's: a case not alerted yet is told it is
+		// protected by its first alert, not by a second one.
+		if a, ok := DecideProtected(old, &cur, h.rules()); ok {
+			if err := h.sendProtected(ctx, inv, log.With("alert_id", a.ID), &a); err != nil {
 				return err
 			}
 		}

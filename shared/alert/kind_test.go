@@ -83,7 +83,7 @@ func TestKindOnEveryCopy(t *testing.T) {
 // attribute; an alert without one is refused before SNS would refuse its
 // empty value.
 func TestPublishInputKinds(t *testing.T) {
-	want := []alert.Kind{"new", "update", "digest", "reminder", "escalation", "reopened"}
+	want := []alert.Kind{"new", "update", "digest", "reminder", "escalation", "reopened", "protected"}
 	if !slices.Equal(alert.Kinds, want) {
 		t.Errorf("Kinds = %q, want %q", alert.Kinds, want)
 	}

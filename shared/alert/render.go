@@ -219,6 +219,8 @@ func Subject(a *Alert) string {
 		switch {
 		case a.Kind == KindReopened:
 			return fmt.Sprintf("[Flagline] Reopened: case %s reported again on %s (%s)", c, p, plural(a.Case.Reports, "report"))
+		case a.Kind == KindProtected:
+			return fmt.Sprintf("[Flagline] PROTECTED: case %s on %s is a humanitarian source: do not request takedown", c, p)
 		case a.Critical() && a.Kind == KindNew:
 			return fmt.Sprintf("[Flagline] CRITICAL threat to life %s: new case on %s (%s)", c, p, plural(a.Case.Reports, "report"))
 		case a.Critical():
@@ -419,6 +421,8 @@ func email(a *Alert, quote int) string {
 		headline = "CASE UPDATED"
 	case KindReopened:
 		headline = "CASE REOPENED"
+	case KindProtected:
+		headline = "CASE NOW PROTECTED"
 	}
 	line("Flagline alert: %s (level %d, severity %s)", headline, a.Level, a.Severity)
 	line("")
