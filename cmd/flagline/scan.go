@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/ddbbatch"
 )
 
 // Scanner is the part of the DynamoDB client a paced scan uses.
@@ -53,7 +54,7 @@ func (s *caseScan) Run(ctx context.Context, each func(item map[string]types.Attr
 		now = time.Now
 	}
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = ddbbatch.Sleep
 	}
 	start := now()
 	in := &dynamodb.ScanInput{
@@ -87,15 +88,4 @@ func (s *caseScan) Run(ctx context.Context, each func(item map[string]types.Attr
 		}
 	}
 	return scanned, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

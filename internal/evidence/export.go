@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/flagline/flagline/shared/aggregate"
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/ddbbatch"
 	"github.com/flagline/flagline/shared/reportstore"
 )
 
@@ -188,12 +188,9 @@ type reportItem struct {
 	ExpiresAt     string `dynamodbav:"expires_at"`
 }
 
-// batchGetMax is the most keys one BatchGetItem takes
-// (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html).
-const batchGetMax = 100
-
-// maxBatchRounds bounds the retries of a BatchGetItem's UnprocessedKeys.
-const maxBatchRounds = 8
+// getAttempts bounds the BatchGetItem calls reading 100 reports: the first
+// and the retries of what DynamoDB left unprocessed.
+const getAttempts = 8
 
 // readReports finds the case's report items in the ReportsByCaseShard index
 // (every case shard, as shared/aggregate's recount does) and reads each
@@ -227,7 +224,7 @@ func readReports(ctx context.Context, db DB, table, caseID string, now time.Time
 	keys = slices.Compact(keys)
 
 	var out []Report
-	for chunk := range slices.Chunk(keys, batchGetMax) {
+	for chunk := range slices.Chunk(keys, ddbbatch.MaxGetKeys) {
 		items, err := batchGet(ctx, db, table, chunk)
 		if err != nil {
 			return nil, fmt.Errorf("read reports of case %s: %w", caseID, err)
@@ -278,9 +275,9 @@ func reportOf(r reportItem, now time.Time) Report {
 }
 
 // batchGet reads the report items with partition keys pks (at most
-// batchGetMax), strongly consistent, retrying UnprocessedKeys with backoff
-// as the BatchGetItem reference asks. Items that no longer exist are
-// absent from the result.
+// ddbbatch.MaxGetKeys), strongly consistent, retrying UnprocessedKeys with
+// backoff as the BatchGetItem reference asks. Items that no longer exist
+// are absent from the result.
 func batchGet(ctx context.Context, db DB, table string, pks []string) ([]map[string]types.AttributeValue, error) {
 	keys := make([]map[string]types.AttributeValue, 0, len(pks))
 	for _, pk := range pks {
@@ -307,28 +304,9 @@ func batchGet(ctx context.Context, db DB, table string, pks []string) ([]map[str
 		ProjectionExpression: aws.String(proj), ExpressionAttributeNames: names,
 	}}
 	var out []map[string]types.AttributeValue
-	for round := 0; len(request) > 0; round++ {
-		if round == maxBatchRounds {
-			return nil, fmt.Errorf("%d report items still unprocessed after %d BatchGetItem calls", len(request[table].Keys), round)
-		}
-		if round > 0 {
-			t := time.NewTimer(time.Duration(50<<round) * time.Millisecond)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil, ctx.Err()
-			case <-t.C:
-			}
-		}
-		got, err := db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: request})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, got.Responses[table]...)
-		request = maps.Clone(got.UnprocessedKeys)
-		if un, ok := request[table]; ok && len(un.Keys) == 0 {
-			delete(request, table)
-		}
-	}
-	return out, nil
+	err := ddbbatch.Get(ctx, db, request, getAttempts, func(_ string, item map[string]types.AttributeValue) error {
+		out = append(out, item)
+		return nil
+	})
+	return out, err
 }

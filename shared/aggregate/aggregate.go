@@ -35,6 +35,7 @@ import (
 	"github.com/flagline/flagline/shared/canon"
 	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/config"
+	"github.com/flagline/flagline/shared/ddbbatch"
 	"github.com/flagline/flagline/shared/protect"
 	"github.com/flagline/flagline/shared/report"
 	"github.com/flagline/flagline/shared/reportstore"
@@ -56,6 +57,9 @@ const (
 	MarkRetention = 7 * time.Hour
 	// maxConflicts bounds the re-applies of one case after version conflicts.
 	maxConflicts = 8
+	// loadAttempts bounds the BatchGetItem calls reading 100 cases: the
+	// first and 10 retries of what DynamoDB left unprocessed.
+	loadAttempts = 11
 )
 
 // DB is the part of the DynamoDB client aggregate uses.
@@ -239,39 +243,28 @@ func (h *Handler) load(ctx context.Context, ids []string) (map[string]*State, er
 	for _, id := range ids {
 		states[id] = &State{Case: casestore.Case{ID: id}}
 	}
-	for start := 0; start < len(ids); start += 100 {
-		keys := make([]map[string]types.AttributeValue, 0, 100)
-		for _, id := range ids[start:min(start+100, len(ids))] {
+	for chunk := range slices.Chunk(ids, ddbbatch.MaxGetKeys) {
+		keys := make([]map[string]types.AttributeValue, 0, len(chunk))
+		for _, id := range chunk {
 			keys = append(keys, caseKey(id))
 		}
 		req := map[string]types.KeysAndAttributes{h.Table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt > 0 {
-				if err := sleep(ctx, time.Duration(50<<min(attempt, 6))*time.Millisecond); err != nil {
-					return nil, err
-				}
+		err := ddbbatch.Get(ctx, h.DB, req, loadAttempts, func(_ string, item map[string]types.AttributeValue) error {
+			var s State
+			if err := attributevalue.UnmarshalMap(item, &s); err != nil {
+				return fmt.Errorf("decode case: %w", err)
 			}
-			if attempt > 10 {
-				return nil, errors.New("cases still unprocessed after 10 BatchGetItem retries")
+			if err := s.check(); err != nil {
+				return err
 			}
-			out, err := h.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return nil, fmt.Errorf("batch get cases: %w", err)
+			s.exists = true
+			if cur, ok := states[s.ID]; ok {
+				*cur = s
 			}
-			for _, item := range out.Responses[h.Table] {
-				var s State
-				if err := attributevalue.UnmarshalMap(item, &s); err != nil {
-					return nil, fmt.Errorf("decode case: %w", err)
-				}
-				if err := s.check(); err != nil {
-					return nil, err
-				}
-				s.exists = true
-				if cur, ok := states[s.ID]; ok {
-					*cur = s
-				}
-			}
-			req = out.UnprocessedKeys
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read cases: %w", err)
 		}
 	}
 	return states, nil
@@ -547,17 +540,6 @@ func failAll(records []events.DynamoDBEventRecord) events.DynamoDBTimeWindowEven
 	resp := newResponse()
 	resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: records[0].Change.SequenceNumber}}
 	return resp
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // FromEnv builds the handler from a function's environment: TABLE_NAME

@@ -55,6 +55,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/ddbbatch"
 	"github.com/flagline/flagline/shared/report"
 	"github.com/flagline/flagline/shared/reportstore"
 )
@@ -654,7 +655,7 @@ func (r *Recounter) pause(ctx context.Context, d time.Duration) error {
 	if r.sleep != nil {
 		return r.sleep(ctx, d)
 	}
-	return sleep(ctx, d)
+	return ddbbatch.Sleep(ctx, d)
 }
 
 func (r *Recounter) now() time.Time {

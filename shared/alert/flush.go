@@ -21,6 +21,7 @@ import (
 
 	"github.com/flagline/flagline/shared/casestore"
 	"github.com/flagline/flagline/shared/contacts"
+	"github.com/flagline/flagline/shared/ddbbatch"
 )
 
 // flushTolerance lets a flush message run a little before its time: SQS
@@ -514,33 +515,18 @@ func queryPrefix(ctx context.Context, db GroupDB, table, cp, prefix, filter, pro
 }
 
 // deleteItems deletes items pk/sks with BatchWriteItem (25 a request),
-// sending the unprocessed ones again with a short backoff.
+// sending the unprocessed ones again with a short backoff (at most 8
+// calls a request).
 func deleteItems(ctx context.Context, db GroupDB, table, pk string, sks []string) error {
-	for len(sks) > 0 {
-		n := min(len(sks), 25)
-		var reqs []types.WriteRequest
-		for _, sk := range sks[:n] {
+	for chunk := range slices.Chunk(sks, ddbbatch.MaxWriteRequests) {
+		reqs := make([]types.WriteRequest, 0, len(chunk))
+		for _, sk := range chunk {
 			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{
 				Key: map[string]types.AttributeValue{"pk": strAV(pk), "sk": strAV(sk)},
 			}})
 		}
-		sks = sks[n:]
-		for attempt := 0; len(reqs) > 0; attempt++ {
-			if attempt == 8 {
-				return fmt.Errorf("delete held copies: %d still unprocessed", len(reqs))
-			}
-			if attempt > 0 {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(time.Duration(25<<attempt) * time.Millisecond):
-				}
-			}
-			out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: reqs}})
-			if err != nil {
-				return fmt.Errorf("delete held copies: %w", err)
-			}
-			reqs = out.UnprocessedItems[table]
+		if err := ddbbatch.Write(ctx, db, map[string][]types.WriteRequest{table: reqs}, 8); err != nil {
+			return fmt.Errorf("delete held copies: %w", err)
 		}
 	}
 	return nil

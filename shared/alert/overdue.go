@@ -4,15 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/ddbbatch"
 	"github.com/flagline/flagline/shared/linksign"
 )
 
@@ -266,31 +267,18 @@ func DeliveredTo(ctx context.Context, db DB, table string, a *Alert, cps []strin
 		})
 	}
 	prefix := DeliveryPrefix + a.ID + "#"
-	for start := 0; start < len(keys); start += 100 {
+	for chunk := range slices.Chunk(keys, ddbbatch.MaxGetKeys) {
 		req := map[string]types.KeysAndAttributes{table: {
-			Keys: keys[start:min(start+100, len(keys))], ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("sk"),
+			Keys: chunk, ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("sk"),
 		}}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt > 0 {
-				if attempt > 8 {
-					return nil, fmt.Errorf("read deliveries of %s: keys still unprocessed after %d attempts", a.ID, attempt)
-				}
-				select {
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				case <-time.After(time.Duration(1<<attempt) * 25 * time.Millisecond):
-				}
+		err := ddbbatch.Get(ctx, db, req, 9, func(_ string, item map[string]types.AttributeValue) error {
+			if sk, ok := item["sk"].(*types.AttributeValueMemberS); ok {
+				out[strings.TrimPrefix(sk.Value, prefix)] = true
 			}
-			page, err := db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return nil, fmt.Errorf("read deliveries of %s: %w", a.ID, err)
-			}
-			for _, item := range page.Responses[table] {
-				if sk, ok := item["sk"].(*types.AttributeValueMemberS); ok {
-					out[strings.TrimPrefix(sk.Value, prefix)] = true
-				}
-			}
-			req = page.UnprocessedKeys
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read deliveries of %s: %w", a.ID, err)
 		}
 	}
 	return out, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/ddbbatch"
 	"github.com/flagline/flagline/shared/httpapi"
 )
 
@@ -137,7 +138,7 @@ func (s *Store) Apply(ctx context.Context, caseID string, actor Actor, req Reque
 			// The case changed since it was read: answer as it is now.
 		case reason(0) == "TransactionConflict", reason(1) == "TransactionConflict", reason(2) == "TransactionConflict":
 			// Another transaction held the case: read it again shortly.
-			if err := sleep(ctx, time.Duration(10+mathrand.IntN(40))*time.Millisecond); err != nil {
+			if err := ddbbatch.Sleep(ctx, time.Duration(10+mathrand.IntN(40))*time.Millisecond); err != nil {
 				return Answer{}, err
 			}
 		default:
@@ -367,16 +368,5 @@ func (i *idempotency) keep(ctx context.Context, a Answer) (Answer, error) {
 		return Answer{}, fmt.Errorf("store idempotency record: %w", errBusy)
 	default:
 		return Answer{}, fmt.Errorf("store idempotency record: %w", err)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flagline/flagline/shared/ddbbatch"
 )
 
 // Directory entries in the table. Each contact point is one item,
@@ -35,7 +37,7 @@ const (
 	TypeIndex      = "contact_directory"
 	keyPrefix      = "CONTACT#"
 	maxTransaction = 100 // items in one TransactWriteItems
-	maxBatchGet    = 100 // keys in one BatchGetItem
+	getAttempts    = 9   // BatchGetItem calls reading 100 entries: the first and retries of the unprocessed
 )
 
 // Key returns the partition key of a contact point's entry.
@@ -122,49 +124,25 @@ func readStored(ctx context.Context, db TableReader, table string, also []string
 	ids := slices.Concat(s.indexed, also)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	for chunk := range slices.Chunk(ids, maxBatchGet) {
+	for chunk := range slices.Chunk(ids, ddbbatch.MaxGetKeys) {
 		keys := make([]map[string]types.AttributeValue, len(chunk))
 		for i, id := range chunk {
 			keys[i] = key(Key(id), SortKey)
 		}
-		items, err := batchGet(ctx, db, table, keys)
-		if err != nil {
-			return nil, err
-		}
-		for _, item := range items {
+		req := map[string]types.KeysAndAttributes{table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+		err := ddbbatch.Get(ctx, db, req, getAttempts, func(_ string, item map[string]types.AttributeValue) error {
 			var e entryItem
 			if err := attributevalue.UnmarshalMap(item, &e); err != nil {
-				return nil, fmt.Errorf("decode directory entry %v: %w", item["pk"], err)
+				return fmt.Errorf("decode directory entry %v: %w", item["pk"], err)
 			}
 			s.entries[e.ID] = e.ContactPoint
-		}
-	}
-	return s, nil
-}
-
-// batchGet reads keys, retrying the ones DynamoDB leaves unprocessed.
-func batchGet(ctx context.Context, db TableReader, table string, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
-	var items []map[string]types.AttributeValue
-	req := map[string]types.KeysAndAttributes{table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-	for attempt := 0; len(req) > 0; attempt++ {
-		if attempt > 0 {
-			if attempt > 8 {
-				return nil, fmt.Errorf("read directory entries from %s: keys still unprocessed after %d attempts", table, attempt)
-			}
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(time.Duration(1<<attempt) * 25 * time.Millisecond):
-			}
-		}
-		out, err := db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			return nil
+		})
 		if err != nil {
 			return nil, fmt.Errorf("read directory entries from %s: %w", table, err)
 		}
-		items = append(items, out.Responses[table]...)
-		req = out.UnprocessedKeys
 	}
-	return items, nil
+	return s, nil
 }
 
 func key(pk, sk string) map[string]types.AttributeValue {

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flagline/flagline/shared/contacts"
+	"github.com/flagline/flagline/shared/ddbbatch"
 )
 
 // Item types and keys.
@@ -49,9 +50,9 @@ const (
 	MaxDuration = 90 * 24 * time.Hour
 	// MaxReason is the longest reason, in characters.
 	MaxReason = 500
-	// maxBatchGet is the most keys one BatchGetItem reads
-	// (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html).
-	maxBatchGet = 100
+	// getAttempts bounds the BatchGetItem calls reading 100 silences: the
+	// first and the retries of what DynamoDB left unprocessed.
+	getAttempts = 9
 	// indexAttempts bounds the retries of a write that lost the race for
 	// the index to another writer.
 	indexAttempts = 12
@@ -338,10 +339,8 @@ func (s *Store) withIndex(ctx context.Context, change func(ids []string) ([]stri
 		var b [1]byte
 		_, _ = rand.Read(b[:])
 		wait := time.Duration(10+int(b[0])%40) * time.Millisecond * time.Duration(min(attempt, 5))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+		if err := ddbbatch.Sleep(ctx, wait); err != nil {
+			return err
 		}
 	}
 }
@@ -385,7 +384,7 @@ func (s *Store) Pending(ctx context.Context) ([]Silence, error) {
 		return nil, err
 	}
 	out := []Silence{}
-	for chunk := range slices.Chunk(idx.IDs, maxBatchGet) {
+	for chunk := range slices.Chunk(idx.IDs, ddbbatch.MaxGetKeys) {
 		keys := make([]map[string]types.AttributeValue, 0, len(chunk))
 		for _, ref := range chunk {
 			cp, id, ok := strings.Cut(ref, "#")
@@ -394,51 +393,27 @@ func (s *Store) Pending(ctx context.Context) ([]Silence, error) {
 			}
 			keys = append(keys, silenceKey(cp, id))
 		}
-		items, err := s.batchGet(ctx, keys)
-		if err != nil {
-			return nil, err
-		}
-		for _, item := range items {
+		req := map[string]types.KeysAndAttributes{s.Table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+		err := ddbbatch.Get(ctx, s.DB, req, getAttempts, func(_ string, item map[string]types.AttributeValue) error {
 			var it silenceItem
 			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-				return nil, fmt.Errorf("decode silence %v: %w", item["sk"], err)
+				return fmt.Errorf("decode silence %v: %w", item["sk"], err)
 			}
 			sil, err := it.silence()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			out = append(out, sil)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read silences from %s: %w", s.Table, err)
 		}
 	}
 	slices.SortFunc(out, func(a, b Silence) int {
 		return cmp.Or(a.From.Compare(b.From), cmp.Compare(a.ContactPoint, b.ContactPoint), cmp.Compare(a.ID, b.ID))
 	})
 	return out, nil
-}
-
-// batchGet reads keys, retrying those DynamoDB leaves unprocessed.
-func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
-	var items []map[string]types.AttributeValue
-	req := map[string]types.KeysAndAttributes{s.Table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-	for attempt := 0; len(req) > 0; attempt++ {
-		if attempt > 0 {
-			if attempt > 8 {
-				return nil, fmt.Errorf("read silences from %s: keys still unprocessed after %d attempts", s.Table, attempt)
-			}
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(time.Duration(1<<attempt) * 25 * time.Millisecond):
-			}
-		}
-		out, err := s.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-		if err != nil {
-			return nil, fmt.Errorf("read silences from %s: %w", s.Table, err)
-		}
-		items = append(items, out.Responses[s.Table]...)
-		req = out.UnprocessedKeys
-	}
-	return items, nil
 }
 
 // get reads one silence; ErrNotFound when there is none.

@@ -2,9 +2,7 @@ package stats
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"github.com/flagline/flagline/shared/caseindex"
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/ddbbatch"
 )
 
 // DB is the part of the DynamoDB client Read uses: Query on the
@@ -37,17 +36,13 @@ const (
 	MaxCases  = 2000
 )
 
-// BatchGetItem takes at most 100 keys per call and may leave some
-// unprocessed, to be asked again with exponential backoff
-// (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html).
-const (
-	batchGetLimit = 100
-	getAttempts   = 5
-)
+// getAttempts bounds the BatchGetItem calls of 100 case items: the first
+// and the retries of what DynamoDB left unprocessed.
+const getAttempts = 5
 
 // ErrUnprocessed: DynamoDB still left case items unprocessed after
 // getAttempts calls (throttling); the caller answers 503.
-var ErrUnprocessed = errors.New("case items left unprocessed")
+var ErrUnprocessed = ddbbatch.ErrUnprocessed
 
 // listed is what Read takes of a listing item.
 type listed struct {
@@ -180,7 +175,7 @@ func Read(ctx context.Context, db DB, table string, countries []string, from, to
 		}
 	}
 
-	for chunk := range slices.Chunk(order, batchGetLimit) {
+	for chunk := range slices.Chunk(order, ddbbatch.MaxGetKeys) {
 		if err := times(ctx, db, table, chunk, byID); err != nil {
 			return nil, nil, err
 		}
@@ -254,47 +249,18 @@ func times(ctx context.Context, db DB, table string, ids []string, byID map[stri
 		ProjectionExpression:     aws.String("#id, #ack, #removed"),
 		ExpressionAttributeNames: map[string]string{"#id": "case_id", "#ack": "acknowledged_at", "#removed": "removed_at"},
 	}}
-	for attempt := 0; ; attempt++ {
-		out, err := db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
-		if err != nil {
-			return fmt.Errorf("read case items: %w", err)
-		}
-		for _, item := range out.Responses[table] {
-			var t caseTimes
-			if err := attributevalue.UnmarshalMap(item, &t); err != nil {
-				return fmt.Errorf("read case items: %w", err)
-			}
-			if c := byID[t.CaseID]; c != nil {
-				c.AcknowledgedAt, c.RemovedAt = t.AcknowledgedAt.UTC(), t.RemovedAt.UTC()
-			}
-		}
-		pending = out.UnprocessedKeys
-		if len(pending[table].Keys) == 0 {
-			return nil
-		}
-		if attempt+1 >= getAttempts {
-			return fmt.Errorf("%w: %d after %d calls", ErrUnprocessed, len(pending[table].Keys), getAttempts)
-		}
-		if err := sleep(ctx, backoff(attempt)); err != nil {
+	err := ddbbatch.Get(ctx, db, pending, getAttempts, func(_ string, item map[string]types.AttributeValue) error {
+		var t caseTimes
+		if err := attributevalue.UnmarshalMap(item, &t); err != nil {
 			return err
 		}
-	}
-}
-
-// backoff is the wait before retry attempt+1: full jitter over 25 ms
-// doubling per attempt.
-func backoff(attempt int) time.Duration {
-	ceiling := 25 * time.Millisecond << attempt
-	return time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
+		if c := byID[t.CaseID]; c != nil {
+			c.AcknowledgedAt, c.RemovedAt = t.AcknowledgedAt.UTC(), t.RemovedAt.UTC()
+		}
 		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read case items: %w", err)
 	}
+	return nil
 }
