@@ -17,16 +17,14 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/goccy/go-yaml"
-
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/yamlfile"
 )
 
 // Protocol is an SNS subscription protocol.
@@ -110,26 +108,7 @@ func (e Endpoint) String() string { return string(e.Protocol) + " " + e.Address 
 
 // ValidationError lists every problem found in a directory file, each
 // naming the entry it is about.
-type ValidationError struct {
-	File     string
-	Problems []string
-}
-
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File + ": ")
-	}
-	if len(e.Problems) == 1 {
-		b.WriteString(e.Problems[0])
-		return b.String()
-	}
-	fmt.Fprintf(&b, "%d problems:", len(e.Problems))
-	for _, p := range e.Problems {
-		b.WriteString("\n  " + p)
-	}
-	return b.String()
-}
+type ValidationError = yamlfile.ValidationError
 
 // The file's schema. It is kept apart from ContactPoint so that the file
 // can say "- email: x" while the code says Endpoint{Email, "x"}.
@@ -159,41 +138,13 @@ type endpointYAML struct {
 
 // Load reads, decodes and validates a directory file.
 func Load(path string) (*Directory, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read contact directory: %w", err)
-	}
-	d, err := Parse(data)
-	if err != nil {
-		var ve *ValidationError
-		if errors.As(err, &ve) {
-			ve.File = path
-			return nil, ve
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return d, nil
-}
-
-// decode decodes the file strictly. go-yaml v1.19.2 (the newest release)
-// panics on a sequence field given a malformed tag ("endpoints: !0… 0…"):
-// that is a malformed file, to be refused, not a crash of the command.
-func decode(data []byte) (f fileYAML, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = errors.New("decode YAML: the file is malformed")
-		}
-	}()
-	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
-		return f, fmt.Errorf("decode YAML: %w", err)
-	}
-	return f, nil
+	return yamlfile.Load(path, "contact directory", Parse)
 }
 
 // Parse decodes and validates a directory. Decoding is strict: an unknown
 // or repeated key is an error, so a typo cannot silently drop a setting.
 func Parse(data []byte) (*Directory, error) {
-	f, err := decode(data)
+	f, err := yamlfile.Decode[fileYAML](data)
 	if err != nil {
 		return nil, err
 	}

@@ -19,15 +19,14 @@ package protect
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/goccy/go-yaml"
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/flagline/flagline/shared/canon"
+	"github.com/flagline/flagline/shared/yamlfile"
 )
 
 // Kind is the kind of an entry.
@@ -89,26 +88,7 @@ type List struct {
 }
 
 // ValidationError lists every problem of a list file, each naming its entry.
-type ValidationError struct {
-	File     string
-	Problems []string
-}
-
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File + ": ")
-	}
-	if len(e.Problems) == 1 {
-		b.WriteString(e.Problems[0])
-		return b.String()
-	}
-	fmt.Fprintf(&b, "%d problems:", len(e.Problems))
-	for _, p := range e.Problems {
-		b.WriteString("\n  " + p)
-	}
-	return b.String()
-}
+type ValidationError = yamlfile.ValidationError
 
 // The file's schema.
 type fileYAML struct {
@@ -130,26 +110,13 @@ type entryYAML struct {
 
 // Load reads and validates a list file.
 func Load(path string) (*List, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read humanitarian list: %w", err)
-	}
-	l, err := Parse(data)
-	if err != nil {
-		var ve *ValidationError
-		if errors.As(err, &ve) {
-			ve.File = path
-			return nil, ve
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return l, nil
+	return yamlfile.Load(path, "humanitarian list", Parse)
 }
 
 // Parse decodes and validates a list. Decoding is strict: an unknown or
 // repeated key is an error, so a typo cannot silently drop an entry.
 func Parse(data []byte) (*List, error) {
-	f, err := decode(data)
+	f, err := yamlfile.Decode[fileYAML](data)
 	if err != nil {
 		return nil, err
 	}
@@ -221,21 +188,6 @@ func Parse(data []byte) (*List, error) {
 		return nil, &ValidationError{Problems: problems}
 	}
 	return l, nil
-}
-
-// decode decodes the file strictly. go-yaml v1.19.2 panics on some
-// malformed tags (a sequence tagged "!0…", found by FuzzParse): that is a
-// malformed file, not a crash of the command.
-func decode(data []byte) (f fileYAML, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = errors.New("decode YAML: the file is malformed")
-		}
-	}()
-	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
-		return f, fmt.Errorf("decode YAML: %w", err)
-	}
-	return f, nil
 }
 
 // parentOf is host without its first label, "" when none is left.
