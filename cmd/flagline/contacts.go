@@ -3,13 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
@@ -62,24 +61,20 @@ flags:
 `
 
 func runContacts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, contactsUsage)
-		return usageError{errors.New("missing subcommand: apply, confirm, validate or token")}
+	sub, err := subcommand(args, "subcommand", contactsUsage, stderr, "apply", "confirm", "validate", "token")
+	if err != nil {
+		return err
 	}
-	switch args[0] {
+	switch sub {
 	case "apply":
 		return runContactsApply(ctx, args[1:], stdout, stderr)
 	case "confirm":
 		return runContactsConfirm(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "validate":
 		return runContactsValidate(args[1:], stdout, stderr)
-	case "token":
+	default:
 		return runContactsToken(ctx, args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stderr, contactsUsage)
-		return flag.ErrHelp
 	}
-	return usageError{fmt.Errorf("unknown subcommand %q: use apply, confirm, validate or token", args[0])}
 }
 
 // contactsOptions are the parsed flags of "flagline contacts apply".
@@ -89,53 +84,27 @@ type contactsOptions struct {
 	dryRun bool
 }
 
-func newContactsFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("contacts "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), contactsUsage)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
 func parseContactsApplyFlags(args []string, stderr io.Writer) (*contactsOptions, error) {
 	o := &contactsOptions{}
-	fs := newContactsFlags("apply", stderr)
+	fs := newFlagSet("contacts apply", contactsUsage, stderr)
 	fs.StringVar(&o.file, "file", "", "contact directory `file` (required), e.g. contacts.yaml")
 	fs.StringVar(&o.target.TopicARN, "topic-arn", "", "`ARN` of the alerts topic; default $"+topicEnv)
-	fs.StringVar(&o.target.Table, "table", "", "`name` of the Flagline table; default $"+tableEnv)
+	tableFlag(fs, &o.target.Table)
 	fs.StringVar(&o.target.DLQARN, "dlq-arn", "", "`ARN` of the SQS dead-letter queue of every subscription; default $"+dlqEnv+" (none if unset)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan and change nothing")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("unexpected argument %q; every value needs its flag", fs.Arg(0))}
+	if err := noArgs(fs); err != nil {
+		return nil, err
 	}
-	for _, f := range []struct {
-		v   *string
-		env string
-	}{{&o.target.TopicARN, topicEnv}, {&o.target.Table, tableEnv}, {&o.target.DLQARN, dlqEnv}} {
-		if *f.v == "" {
-			*f.v = strings.TrimSpace(os.Getenv(f.env))
-		}
-	}
-	var missing []string
-	if o.file == "" {
-		missing = append(missing, "--file")
-	}
-	if o.target.TopicARN == "" {
-		missing = append(missing, "--topic-arn (or "+topicEnv+")")
-	}
-	if o.target.Table == "" {
-		missing = append(missing, "--table (or "+tableEnv+")")
-	}
-	if len(missing) > 0 {
-		return nil, usageError{fmt.Errorf("missing %s", strings.Join(missing, ", "))}
+	flagOrEnv(&o.target.DLQARN, dlqEnv)
+	var missing missingFlags
+	missing.need(o.file != "", "--file")
+	missing.need(flagOrEnv(&o.target.TopicARN, topicEnv), "--topic-arn (or "+topicEnv+")")
+	missing.need(resolveTable(&o.target.Table), missingTable)
+	if err := missing.err(); err != nil {
+		return nil, err
 	}
 	if err := o.target.Check(); err != nil {
 		return nil, usageError{err}
@@ -152,13 +121,9 @@ func runContactsApply(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := topicAWSConfig(ctx, o.target.TopicARN)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		// The topic's ARN names its region: use it rather than fail.
-		cfg.Region = strings.Split(o.target.TopicARN, ":")[3]
+		return err
 	}
 	clients := contacts.Clients{SNS: sns.NewFromConfig(cfg), DynamoDB: dynamodb.NewFromConfig(cfg)}
 	_, err = contacts.Apply(ctx, clients, o.target, dir, contacts.Options{DryRun: o.dryRun, Out: stdout})
@@ -169,13 +134,10 @@ func runContactsApply(ctx context.Context, args []string, stdout, stderr io.Writ
 // "flagline contacts confirm". The topic is --topic-arn, else
 // $ALERTS_TOPIC_ARN, else the link's.
 func parseContactsConfirmArgs(args []string, stdin io.Reader, stderr io.Writer) (topicARN string, c contacts.Confirmation, err error) {
-	fs := newContactsFlags("confirm", stderr)
+	fs := newFlagSet("contacts confirm", contactsUsage, stderr)
 	fs.StringVar(&topicARN, "topic-arn", "", "`ARN` of the alerts topic; default $"+topicEnv+", else the link's")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return "", c, err
-		}
-		return "", c, usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return "", c, err
 	}
 	switch {
 	case fs.NArg() == 0:
@@ -194,10 +156,7 @@ func parseContactsConfirmArgs(args []string, stdin io.Reader, stderr io.Writer) 
 	if c, err = contacts.ParseConfirmation(text); err != nil {
 		return "", c, usageError{err}
 	}
-	if topicARN == "" {
-		topicARN = strings.TrimSpace(os.Getenv(topicEnv))
-	}
-	if topicARN == "" {
+	if !flagOrEnv(&topicARN, topicEnv) {
 		topicARN = c.TopicARN
 	}
 	if topicARN == "" {
@@ -214,12 +173,9 @@ func runContactsConfirm(ctx context.Context, args []string, stdin io.Reader, std
 	if err != nil {
 		return err
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := topicAWSConfig(ctx, topicARN)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = strings.Split(topicARN, ":")[3]
+		return err
 	}
 	return confirmSubscription(ctx, sns.NewFromConfig(cfg), topicARN, c, stdout)
 }
@@ -243,13 +199,10 @@ func confirmSubscription(ctx context.Context, api contacts.ConfirmAPI, topicARN 
 }
 
 func runContactsValidate(args []string, stdout, stderr io.Writer) error {
-	fs := newContactsFlags("validate", stderr)
+	fs := newFlagSet("contacts validate", contactsUsage, stderr)
 	file := fs.String("file", "", "contact directory `file` (required)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
@@ -267,6 +220,17 @@ func runContactsValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: %d contact points, %d endpoints, valid.\n", *file, len(dir.ContactPoints), n)
 	return nil
+}
+
+// topicAWSConfig is the AWS configuration for the alerts topic: when none
+// names a region, the topic's ARN does, and that is used rather than fail.
+// The ARN was checked before.
+func topicAWSConfig(ctx context.Context, topicARN string) (aws.Config, error) {
+	cfg, err := awsConfig(ctx)
+	if err == nil && cfg.Region == "" {
+		cfg.Region = strings.Split(topicARN, ":")[3]
+	}
+	return cfg, err
 }
 
 // loadDirectory loads and validates the file and prints its warnings.

@@ -48,11 +48,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	params := paramFlag{}
 	fs.Var(params, "param", "override a template parameter, `Name=Value`, as sam deploy --parameter-overrides does (repeatable)")
 	scheduleEvery := fs.Duration("schedule-every", 0, "run every scheduled function at this interval (e.g. 2s) instead of its rate; 0: the template's rate")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if *scheduleEvery < 0 {
 		return usageError{fmt.Errorf("-schedule-every %v: not positive", *scheduleEvery)}

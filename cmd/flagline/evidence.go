@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/flagline/flagline/internal/evidence"
 )
@@ -51,24 +47,16 @@ type evidenceOptions struct {
 
 func parseEvidenceFlags(sub string, args []string, stderr io.Writer) (*evidenceOptions, error) {
 	o := &evidenceOptions{}
-	fs := flag.NewFlagSet("evidence "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), evidenceUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("evidence "+sub, evidenceUsage, stderr)
 	if sub == "export" {
 		fs.StringVar(&o.caseID, "case", "", "`id` of the case (required)")
-		fs.StringVar(&o.table, "table", "", "`name` of the Flagline table; default $"+tableEnv)
+		tableFlag(fs, &o.table)
 		fs.StringVar(&o.out, "out", "", "`file` to create; default standard output")
 	} else {
 		fs.StringVar(&o.bundleHash, "bundle-hash", "", "the bundle_hash `hex` recorded at export; the bundle must have it")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	if sub == "verify" {
 		if fs.NArg() != 1 {
@@ -78,38 +66,22 @@ func parseEvidenceFlags(sub string, args []string, stderr io.Writer) (*evidenceO
 		o.bundleHash = strings.ToLower(strings.TrimSpace(o.bundleHash))
 		return o, nil
 	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("unexpected argument %q; every value needs its flag", fs.Arg(0))}
+	if err := noArgs(fs); err != nil {
+		return nil, err
 	}
-	if o.table == "" {
-		o.table = strings.TrimSpace(os.Getenv(tableEnv))
-	}
-	var missing []string
-	if strings.TrimSpace(o.caseID) == "" {
-		missing = append(missing, "--case")
-	}
-	if o.table == "" {
-		missing = append(missing, "--table (or "+tableEnv+")")
-	}
-	if len(missing) > 0 {
-		return nil, usageError{fmt.Errorf("missing %s", strings.Join(missing, ", "))}
+	var missing missingFlags
+	missing.need(strings.TrimSpace(o.caseID) != "", "--case")
+	missing.need(resolveTable(&o.table), missingTable)
+	if err := missing.err(); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
 
 func runEvidence(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, evidenceUsage)
-		return usageError{errors.New("missing subcommand: export or verify")}
-	}
-	sub := args[0]
-	switch sub {
-	case "export", "verify":
-	case "-h", "--help", "help":
-		fmt.Fprint(stderr, evidenceUsage)
-		return flag.ErrHelp
-	default:
-		return usageError{fmt.Errorf("unknown subcommand %q: use export or verify", sub)}
+	sub, err := subcommand(args, "subcommand", evidenceUsage, stderr, "export", "verify")
+	if err != nil {
+		return err
 	}
 	o, err := parseEvidenceFlags(sub, args[1:], stderr)
 	if err != nil {
@@ -118,11 +90,11 @@ func runEvidence(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if sub == "verify" {
 		return verifyEvidence(o, os.Stdin, stdout)
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	db, err := dynamoDB(ctx)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return err
 	}
-	return exportEvidence(ctx, dynamodb.NewFromConfig(cfg), o, stdout, stderr)
+	return exportEvidence(ctx, db, o, stdout, stderr)
 }
 
 func exportEvidence(ctx context.Context, db evidence.DB, o *evidenceOptions, stdout, stderr io.Writer) error {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -54,29 +52,21 @@ flags:
 `
 
 func runProtect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, protectUsage)
-		return usageError{errors.New("missing subcommand: apply, show or validate")}
-	}
-	switch args[0] {
-	case "apply", "show", "validate":
-	case "-h", "--help", "help":
-		fmt.Fprint(stderr, protectUsage)
-		return flag.ErrHelp
-	default:
-		return usageError{fmt.Errorf("unknown subcommand %q: use apply, show or validate", args[0])}
-	}
-	o, err := parseProtectFlags(args[0], args[1:], stderr)
+	sub, err := subcommand(args, "subcommand", protectUsage, stderr, "apply", "show", "validate")
 	if err != nil {
 		return err
 	}
-	switch args[0] {
+	o, err := parseProtectFlags(sub, args[1:], stderr)
+	if err != nil {
+		return err
+	}
+	switch sub {
 	case "apply":
 		l, err := protect.Load(o.file)
 		if err != nil {
 			return err
 		}
-		db, err := protectTable(ctx)
+		db, err := dynamoDB(ctx)
 		if err != nil {
 			return err
 		}
@@ -106,7 +96,7 @@ func runProtect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		printRules(stdout, l.Rules)
 		return nil
 	}
-	db, err := protectTable(ctx)
+	db, err := dynamoDB(ctx)
 	if err != nil {
 		return err
 	}
@@ -138,25 +128,17 @@ type protectOptions struct {
 
 func parseProtectFlags(sub string, args []string, stderr io.Writer) (*protectOptions, error) {
 	o := &protectOptions{}
-	fs := flag.NewFlagSet("protect "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), protectUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("protect "+sub, protectUsage, stderr)
 	fs.StringVar(&o.file, "file", "", "humanitarian allow-list `file`, e.g. humanitarian.yaml")
 	if sub != "validate" {
-		fs.StringVar(&o.table, "table", "", "`name` of the Flagline table; default $"+tableEnv)
+		tableFlag(fs, &o.table)
 	}
 	if sub == "apply" {
 		fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan and the cases it would mark, and change nothing")
 		fs.IntVar(&o.rate, "rate", defaultReindexRate, "most table items to read per second when marking the existing cases")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	switch {
 	case fs.NArg() > 1:
@@ -172,18 +154,11 @@ func parseProtectFlags(sub string, args []string, stderr io.Writer) (*protectOpt
 		}
 	}
 	needTable := sub == "apply" || (sub == "show" && o.file == "")
-	if needTable && o.table == "" {
-		o.table = strings.TrimSpace(os.Getenv(tableEnv))
-	}
-	var missing []string
-	if o.file == "" && sub != "show" {
-		missing = append(missing, "--file")
-	}
-	if needTable && o.table == "" {
-		missing = append(missing, "--table (or "+tableEnv+")")
-	}
-	if len(missing) > 0 {
-		return nil, usageError{fmt.Errorf("missing %s", strings.Join(missing, ", "))}
+	var missing missingFlags
+	missing.need(o.file != "" || sub == "show", "--file")
+	missing.need(!needTable || resolveTable(&o.table), missingTable)
+	if err := missing.err(); err != nil {
+		return nil, err
 	}
 	if sub == "apply" && o.rate < 1 {
 		return nil, usageError{errors.New("--rate must be at least 1")}
@@ -314,19 +289,4 @@ func (r markResult) print(w io.Writer, table string, dryRun bool) {
 	if requested > 0 {
 		fmt.Fprintf(w, "%d of them already have a takedown requested: tell the requesting desk to withdraw it.\n", requested)
 	}
-}
-
-func protectTable(ctx context.Context) (*dynamodb.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	return dynamodb.NewFromConfig(cfg), nil
-}
-
-// flagSet reports whether the command line set flag name.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }

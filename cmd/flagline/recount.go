@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
@@ -89,33 +87,19 @@ type recountOptions struct {
 
 func parseRecountFlags(args []string, stderr io.Writer) (*recountOptions, error) {
 	o := &recountOptions{}
-	fs := flag.NewFlagSet("recount", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), recountUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("recount", recountUsage, stderr)
 	fs.Var(&o.cases, "case", "case `id` to recount; repeat for several")
 	fs.StringVar(&o.casesFile, "cases-file", "", "`file` of case ids, one per line")
 	fs.BoolVar(&o.failures, "failures", false, "recount every case touched by the on-failure records in the AggregateFailures queue")
-	fs.StringVar(&o.table, "table", "", "`name` of the Flagline table; default $"+tableEnv)
+	tableFlag(fs, &o.table)
 	fs.StringVar(&o.queueURL, "queue-url", "", "`URL` of the AggregateFailures queue (stack output AggregateFailuresQueueUrl); default $"+failuresQueueEnv)
 	fs.DurationVar(&o.settle, "settle", aggregate.DefaultSettle, "count only reports received at least this long ago (covers intake's write and the index's propagation)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what would change and write nothing")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("unexpected argument %q; every value needs its flag", fs.Arg(0))}
-	}
-	if o.table == "" {
-		o.table = strings.TrimSpace(os.Getenv(tableEnv))
-	}
-	if o.failures && o.queueURL == "" {
-		o.queueURL = strings.TrimSpace(os.Getenv(failuresQueueEnv))
+	if err := noArgs(fs); err != nil {
+		return nil, err
 	}
 	sources := 0
 	for _, set := range []bool{len(o.cases) > 0, o.casesFile != "", o.failures} {
@@ -127,10 +111,10 @@ func parseRecountFlags(args []string, stderr io.Writer) (*recountOptions, error)
 	if sources != 1 {
 		problems = append(problems, "give exactly one of --case, --cases-file or --failures")
 	}
-	if o.table == "" {
-		problems = append(problems, "missing --table (or "+tableEnv+")")
+	if !resolveTable(&o.table) {
+		problems = append(problems, "missing "+missingTable)
 	}
-	if o.failures && o.queueURL == "" {
+	if o.failures && !flagOrEnv(&o.queueURL, failuresQueueEnv) {
 		problems = append(problems, "missing --queue-url (or "+failuresQueueEnv+")")
 	}
 	if o.settle < 0 {
@@ -178,9 +162,9 @@ func runRecount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("%s: %w", o.casesFile, err)
 		}
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := awsConfig(ctx)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return err
 	}
 	db := dynamodb.NewFromConfig(cfg)
 	rc := &aggregate.Recounter{

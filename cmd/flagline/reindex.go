@@ -3,18 +3,15 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -59,30 +56,19 @@ type reindexOptions struct {
 
 func parseReindexFlags(args []string, stderr io.Writer) (*reindexOptions, error) {
 	o := &reindexOptions{}
-	fs := flag.NewFlagSet("reindex", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), reindexUsage)
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&o.table, "table", "", "`name` of the Flagline table; default $"+tableEnv)
+	fs := newFlagSet("reindex", reindexUsage, stderr)
+	tableFlag(fs, &o.table)
 	fs.IntVar(&o.rate, "rate", defaultReindexRate, "most table items to read per second")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "count the listings it would write and write nothing")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("unexpected argument %q; every value needs its flag", fs.Arg(0))}
-	}
-	if o.table == "" {
-		o.table = strings.TrimSpace(os.Getenv(tableEnv))
+	if err := noArgs(fs); err != nil {
+		return nil, err
 	}
 	var problems []string
-	if o.table == "" {
-		problems = append(problems, "missing --table (or "+tableEnv+")")
+	if !resolveTable(&o.table) {
+		problems = append(problems, "missing "+missingTable)
 	}
 	if o.rate < 1 {
 		problems = append(problems, "--rate must be at least 1")
@@ -98,11 +84,11 @@ func runReindex(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	db, err := dynamoDB(ctx)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return err
 	}
-	r := &reindexer{DB: dynamodb.NewFromConfig(cfg), Table: o.table, Rate: o.rate, DryRun: o.dryRun}
+	r := &reindexer{DB: db, Table: o.table, Rate: o.rate, DryRun: o.dryRun}
 	counts, err := r.Run(ctx)
 	counts.print(stdout, o.table, o.dryRun)
 	if err != nil {

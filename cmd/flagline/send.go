@@ -147,12 +147,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func parseSendFlags(args []string, stderr io.Writer) (*sendOptions, error) {
 	o := &sendOptions{set: map[string]bool{}}
 	var countries listFlag
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), sendUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("send", sendUsage, stderr)
 	fs.StringVar(&o.endpoint, "endpoint", defaultEndpoint, "base `URL` of the intake (the default is the local dev server of flagline dev)")
 	fs.StringVar(&o.source, "source", "", "`name` of the source the secret belongs to (required)")
 	fs.StringVar(&o.secret, "secret", "", "signing `secret` whsec_…; default $"+secretEnv+", which is safer")
@@ -170,18 +165,15 @@ func parseSendFlags(args []string, stderr io.Writer) (*sendOptions, error) {
 	fs.StringVar(&o.report.Platform, "platform", "", "`platform` the content is on (optional)")
 	fs.StringVar(&o.report.Language, "language", "", "`language` of the content (optional)")
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	o.report.Countries = countries
 	o.report.GoodFaith = true
 
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("unexpected argument %q; every value needs its flag", fs.Arg(0))}
+	if err := noArgs(fs); err != nil {
+		return nil, err
 	}
 	if o.source == "" {
 		return nil, usageError{errors.New("--source is required")}

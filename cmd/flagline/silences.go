@@ -3,18 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/flagline/flagline/shared/silences"
 )
@@ -72,19 +67,14 @@ func parseUntil(s string, now time.Time) (time.Time, error) {
 
 func parseSilencesFlags(sub string, args []string, now time.Time, stderr io.Writer) (*silencesOptions, error) {
 	o := &silencesOptions{}
-	fs := flag.NewFlagSet("silences "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), silencesUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("silences "+sub, silencesUsage, stderr)
 	var until string
 	if sub == "list" {
 		fs.StringVar(&o.contactPoint, "contact-point", "", "`id` of a contact point, to list only its silences")
 	} else {
 		fs.StringVar(&o.contactPoint, "contact-point", "", "`id` of the contact point (required)")
 	}
-	fs.StringVar(&o.table, "table", "", "`name` of the Flagline table; default $"+tableEnv)
+	tableFlag(fs, &o.table)
 	switch sub {
 	case "add":
 		fs.StringVar(&until, "until", "", "end of the silence: RFC 3339 `time`, or 90m, 12h, 3d from now (required)")
@@ -92,36 +82,20 @@ func parseSilencesFlags(sub string, args []string, now time.Time, stderr io.Writ
 	case "expire":
 		fs.StringVar(&o.silenceID, "silence-id", "", "`id` of the silence, as list shows it (required)")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("unexpected argument %q; every value needs its flag", fs.Arg(0))}
+	if err := noArgs(fs); err != nil {
+		return nil, err
 	}
-	if o.table == "" {
-		o.table = strings.TrimSpace(os.Getenv(tableEnv))
-	}
-	var missing []string
-	if sub != "list" && o.contactPoint == "" {
-		missing = append(missing, "--contact-point")
-	}
-	if sub == "add" && until == "" {
-		missing = append(missing, "--until")
-	}
-	if sub == "add" && strings.TrimSpace(o.reason) == "" {
-		missing = append(missing, "--reason")
-	}
-	if sub == "expire" && o.silenceID == "" {
-		missing = append(missing, "--silence-id")
-	}
-	if o.table == "" {
-		missing = append(missing, "--table (or "+tableEnv+")")
-	}
-	if len(missing) > 0 {
-		return nil, usageError{fmt.Errorf("missing %s", strings.Join(missing, ", "))}
+	var missing missingFlags
+	missing.need(sub == "list" || o.contactPoint != "", "--contact-point")
+	missing.need(sub != "add" || until != "", "--until")
+	missing.need(sub != "add" || strings.TrimSpace(o.reason) != "", "--reason")
+	missing.need(sub != "expire" || o.silenceID != "", "--silence-id")
+	missing.need(resolveTable(&o.table), missingTable)
+	if err := missing.err(); err != nil {
+		return nil, err
 	}
 	if sub == "add" {
 		t, err := parseUntil(until, now)
@@ -134,28 +108,19 @@ func parseSilencesFlags(sub string, args []string, now time.Time, stderr io.Writ
 }
 
 func runSilences(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, silencesUsage)
-		return usageError{errors.New("missing subcommand: add, list or expire")}
-	}
-	sub := args[0]
-	switch sub {
-	case "add", "list", "expire":
-	case "-h", "--help", "help":
-		fmt.Fprint(stderr, silencesUsage)
-		return flag.ErrHelp
-	default:
-		return usageError{fmt.Errorf("unknown subcommand %q: use add, list or expire", sub)}
+	sub, err := subcommand(args, "subcommand", silencesUsage, stderr, "add", "list", "expire")
+	if err != nil {
+		return err
 	}
 	o, err := parseSilencesFlags(sub, args[1:], time.Now(), stderr)
 	if err != nil {
 		return err
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	db, err := dynamoDB(ctx)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return err
 	}
-	store := &silences.Store{DB: dynamodb.NewFromConfig(cfg), Table: o.table}
+	store := &silences.Store{DB: db, Table: o.table}
 	switch sub {
 	case "add":
 		return addSilence(ctx, store, o, operator(), stdout)

@@ -3,16 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/flagline/flagline/shared/contacts"
 	"github.com/flagline/flagline/shared/tokens"
@@ -47,68 +42,41 @@ type tokenOptions struct {
 
 func parseTokenFlags(sub string, args []string, stderr io.Writer) (*tokenOptions, error) {
 	o := &tokenOptions{}
-	fs := flag.NewFlagSet("contacts token "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), tokenUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("contacts token "+sub, tokenUsage, stderr)
 	fs.StringVar(&o.contactPoint, "contact-point", "", "`id` of the contact point (required)")
-	fs.StringVar(&o.table, "table", "", "`name` of the Flagline table; default $"+tableEnv)
+	tableFlag(fs, &o.table)
 	if sub == "revoke" {
 		fs.StringVar(&o.tokenID, "token-id", "", "`id` of the token to revoke, as list shows it (required)")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("unexpected argument %q; every value needs its flag", fs.Arg(0))}
+	if err := noArgs(fs); err != nil {
+		return nil, err
 	}
-	if o.table == "" {
-		o.table = strings.TrimSpace(os.Getenv(tableEnv))
-	}
-	var missing []string
-	if o.contactPoint == "" {
-		missing = append(missing, "--contact-point")
-	}
-	if sub == "revoke" && o.tokenID == "" {
-		missing = append(missing, "--token-id")
-	}
-	if o.table == "" {
-		missing = append(missing, "--table (or "+tableEnv+")")
-	}
-	if len(missing) > 0 {
-		return nil, usageError{fmt.Errorf("missing %s", strings.Join(missing, ", "))}
+	var missing missingFlags
+	missing.need(o.contactPoint != "", "--contact-point")
+	missing.need(sub != "revoke" || o.tokenID != "", "--token-id")
+	missing.need(resolveTable(&o.table), missingTable)
+	if err := missing.err(); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
 
 func runContactsToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, tokenUsage)
-		return usageError{errors.New("missing token subcommand: create, list or revoke")}
-	}
-	sub := args[0]
-	switch sub {
-	case "create", "list", "revoke":
-	case "-h", "--help", "help":
-		fmt.Fprint(stderr, tokenUsage)
-		return flag.ErrHelp
-	default:
-		return usageError{fmt.Errorf("unknown token subcommand %q: use create, list or revoke", sub)}
+	sub, err := subcommand(args, "token subcommand", tokenUsage, stderr, "create", "list", "revoke")
+	if err != nil {
+		return err
 	}
 	o, err := parseTokenFlags(sub, args[1:], stderr)
 	if err != nil {
 		return err
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	db, err := dynamoDB(ctx)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return err
 	}
-	db := dynamodb.NewFromConfig(cfg)
 	store := &tokens.Store{DB: db, Table: o.table}
 	switch sub {
 	case "create":
