@@ -19,7 +19,7 @@ func init() {
 			fs.SetOutput(stderr)
 			notifierKey := fs.Bool("notifier-key", false, "print a key for notifier pseudonyms (base64, for the SecureString /flagline/<stage>/notifier-key)")
 			linkKey := fs.Bool("link-key", false, "print a key for the signed links of alert emails (base64, for the SecureString /flagline/<stage>/link-key)")
-			if err := fs.Parse(args); err != nil {
+			if err := parseFlags(fs, args); err != nil {
 				return err
 			}
 			if *notifierKey && *linkKey {

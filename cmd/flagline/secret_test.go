@@ -40,3 +40,27 @@ func TestSecretCommand(t *testing.T) {
 		t.Error("--link-key with --notifier-key: no error")
 	}
 }
+
+// A mistake in secret's command line exits 2, as in every other command,
+// not 1 (which says the command ran and failed).
+func TestSecretCommandLine(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"unknown flag", []string{"secret", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{"both keys", []string{"secret", "--link-key", "--notifier-key"}, 2, "choose one"},
+		{"stray argument", []string{"secret", "now"}, 2, `unexpected argument "now"`},
+		{"help", []string{"secret", "-h"}, 0, "-link-key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, &stdout, &stderr)
+			if code != tc.code || !strings.Contains(stderr.String(), tc.stderr) || stdout.Len() != 0 {
+				t.Errorf("exit %d, want %d; stdout %q; stderr lacks %q:\n%s", code, tc.code, stdout.String(), tc.stderr, stderr.String())
+			}
+		})
+	}
+}
