@@ -53,8 +53,10 @@ var (
 // Get reads req with at most attempts BatchGetItem calls, handing each item
 // DynamoDB returns to each with its table name (items that do not exist are
 // not returned). After a call it asks again for the UnprocessedKeys only,
-// which carry the request's consistent-read and projection settings, and
-// waits Backoff before doing so. An error from each ends Get and is
+// with the rest of each table's request as it was sent (an UnprocessedKeys
+// entry is documented to hold Keys, ProjectionExpression and
+// ConsistentRead, not ExpressionAttributeNames, which a projection naming
+// "#id" needs), and waits Backoff before doing so. An error from each ends Get and is
 // returned as it is. When attempts calls leave keys unprocessed, the error
 // wraps ErrUnprocessed and says how many remain. A request of no keys makes
 // no call.
@@ -72,7 +74,7 @@ func Get(ctx context.Context, db Getter, req map[string]types.KeysAndAttributes,
 				}
 			}
 		}
-		if pending, n = keysLeft(out.UnprocessedKeys); n == 0 {
+		if pending, n = keysLeft(withSettings(out.UnprocessedKeys, req)); n == 0 {
 			return nil
 		}
 		if err := retry(ctx, call, attempts, n, "keys"); err != nil {
@@ -127,6 +129,22 @@ func keysLeft(req map[string]types.KeysAndAttributes) (map[string]types.KeysAndA
 		}
 	}
 	return left, n
+}
+
+// withSettings is unprocessed with each table's request settings taken
+// from req, the request first sent: only the keys come from DynamoDB.
+func withSettings(unprocessed, req map[string]types.KeysAndAttributes) map[string]types.KeysAndAttributes {
+	out := make(map[string]types.KeysAndAttributes, len(unprocessed))
+	for table, ka := range unprocessed {
+		sent, ok := req[table]
+		if !ok {
+			out[table] = ka
+			continue
+		}
+		sent.Keys = ka.Keys
+		out[table] = sent
+	}
+	return out
 }
 
 // writesLeft is req without its tables of no requests, and how many

@@ -61,8 +61,11 @@ func (g *getter) BatchGetItem(_ context.Context, in *dynamodb.BatchGetItemInput,
 	for table, ka := range in.RequestItems {
 		keys := ka.Keys
 		if leave {
-			rest := ka
-			rest.Keys = keys[len(keys)-1:]
+			// The API reference lists Keys, ProjectionExpression and
+			// ConsistentRead as what an UnprocessedKeys entry holds; the
+			// fake returns the keys alone, so a caller must not count on
+			// DynamoDB to carry the rest of its request.
+			rest := types.KeysAndAttributes{Keys: keys[len(keys)-1:]}
 			if out.UnprocessedKeys == nil {
 				out.UnprocessedKeys = map[string]types.KeysAndAttributes{}
 			}
@@ -101,7 +104,9 @@ func request(n int) map[string]types.KeysAndAttributes {
 	for i := range keys {
 		keys[i] = key(fmt.Sprintf("p%d", i))
 	}
-	return map[string]types.KeysAndAttributes{"t": {Keys: keys, ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("pk")}}
+	return map[string]types.KeysAndAttributes{"t": {
+		Keys: keys, ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("#pk"), ExpressionAttributeNames: map[string]string{"#pk": "pk"},
+	}}
 }
 
 // collect is an each that counts the items it is handed by table|pk.
@@ -126,8 +131,10 @@ func TestGetRetriesUnprocessed(t *testing.T) {
 				t.Errorf("%d calls, want %d", len(g.calls), leave+1)
 			}
 			for i, call := range g.calls[1:] {
-				if n := len(call["t"].Keys); n != 1 || !aws.ToBool(call["t"].ConsistentRead) {
-					t.Errorf("retry %d asked for %d keys (consistent %v), want the 1 unprocessed, consistently", i+1, n, aws.ToBool(call["t"].ConsistentRead))
+				ka := call["t"]
+				if n := len(ka.Keys); n != 1 || !aws.ToBool(ka.ConsistentRead) || aws.ToString(ka.ProjectionExpression) != "#pk" || ka.ExpressionAttributeNames["#pk"] != "pk" {
+					t.Errorf("retry %d asked for %d keys (consistent %v, projection %q %v), want the 1 unprocessed with the request's settings",
+						i+1, n, aws.ToBool(ka.ConsistentRead), aws.ToString(ka.ProjectionExpression), ka.ExpressionAttributeNames)
 				}
 			}
 			if len(got) != 10 {
