@@ -257,7 +257,7 @@ func (r Reason) String() string {
 	case ReasonReopened:
 		return "reported again after it was removed or closed: the content may be back"
 	case ReasonProtected:
-		return "its content was found to be a humanitarian source's after it was alerted: do not request its takedown, and withdraw a request already sent"
+		return "its content was found to be a humanitarian source's after it was alerted: do not request its takedown; if one was sent, withdraw it and record the case as a false positive"
 	}
 	return string(r.Code)
 }

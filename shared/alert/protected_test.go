@@ -39,12 +39,12 @@ func TestCaseMarkedProtectedAfterItsAlertTellsItsDesksOnce(t *testing.T) {
 	}
 	for _, in := range x.sns.calls {
 		msg := aws.ToString(in.Message)
-		for _, s := range []string{"CASE NOW PROTECTED", "do not request takedown", "Alarm Phone (domain alarmphone.org)", "withdraw a request already sent"} {
+		for _, s := range []string{"CASE NOW PROTECTED", "do not request takedown", "Alarm Phone (domain alarmphone.org)", "withdraw it and record the case as a false positive"} {
 			if !strings.Contains(msg, s) {
 				t.Errorf("copy for %s does not say %q:\n%s", attr(in, alert.AttrContactPoint), s, msg)
 			}
 		}
-		if subject := aws.ToString(in.Subject); !strings.HasPrefix(subject, "[Flagline] PROTECTED: case IT on t.me") || len(subject) > alert.MaxSubject {
+		if subject := aws.ToString(in.Subject); subject != "[Flagline] PROTECTED, humanitarian source: do not request takedown: case IT on t.me" {
 			t.Errorf("subject %q", subject)
 		}
 		if attr(in, alert.AttrKind) != "protected" {
@@ -92,6 +92,32 @@ func TestProtectedAlertOnlyForACaseSomeoneMayActOn(t *testing.T) {
 		}
 		if len(x.sns.alerts) != 0 {
 			t.Errorf("%s case: published %v, want nothing", status, x.sns.alerts)
+		}
+	}
+}
+
+// However long its countries and platform, a protected alert's subject
+// keeps the notice whole: what is cut is the case's detail.
+func TestProtectedSubjectKeepsTheNotice(t *testing.T) {
+	for _, tc := range []struct {
+		platform  string
+		countries []string
+	}{
+		{"t.me", []string{"IT"}},
+		{"web.whatsapp.com", []string{"IT", "FR"}},
+		{"", []string{"IT", "FR", "GR", "ES", "MT", "CY", "HR", "SI", "AT", "DE"}},
+		{strings.Repeat("long-platform-name.", 12) + "example", []string{"IT", "FR", "GR"}},
+		{"платформа.рф", []string{"IT", "FR"}},
+	} {
+		_, marked := alertedThenMarked()
+		marked.Platform, marked.Countries = tc.platform, tc.countries
+		a, ok := alert.DecideProtected(&casestore.Case{ID: marked.ID}, &marked, casestore.Rules{})
+		if !ok {
+			t.Fatal("no protected alert")
+		}
+		a.Countries = alert.Route(&a)
+		if s := alert.Subject(&a); !strings.HasPrefix(s, "[Flagline] PROTECTED, "+alert.ProtectedNotice+": case ") || len(s) > alert.MaxSubject {
+			t.Errorf("platform %q, %d countries: subject %q", tc.platform, len(tc.countries), s)
 		}
 	}
 }

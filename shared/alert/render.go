@@ -220,7 +220,8 @@ func Subject(a *Alert) string {
 		case a.Kind == KindReopened:
 			return fmt.Sprintf("[Flagline] Reopened: case %s reported again on %s (%s)", c, p, plural(a.Case.Reports, "report"))
 		case a.Kind == KindProtected:
-			return fmt.Sprintf("[Flagline] PROTECTED: case %s on %s is a humanitarian source: do not request takedown", c, p)
+			// The notice first: a long subject is cut at its end.
+			return fmt.Sprintf("[Flagline] PROTECTED, %s: case %s on %s", ProtectedNotice, c, p)
 		case a.Critical() && a.Kind == KindNew:
 			return fmt.Sprintf("[Flagline] CRITICAL threat to life %s: new case on %s (%s)", c, p, plural(a.Case.Reports, "report"))
 		case a.Critical():
