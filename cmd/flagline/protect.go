@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/ddbbatch"
+	"github.com/flagline/flagline/shared/deadline"
 	"github.com/flagline/flagline/shared/protect"
 )
 
@@ -135,7 +137,7 @@ func parseProtectFlags(sub string, args []string, stderr io.Writer) (*protectOpt
 	}
 	if sub == "apply" {
 		fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan and the cases it would mark, and change nothing")
-		fs.IntVar(&o.rate, "rate", defaultReindexRate, "most table items to read per second when marking the existing cases")
+		fs.IntVar(&o.rate, "rate", defaultMarkRate, "most table items to read per second when marking the existing cases")
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
@@ -166,6 +168,13 @@ func parseProtectFlags(sub string, args []string, stderr io.Writer) (*protectOpt
 	return o, nil
 }
 
+// defaultMarkRate is protect apply's --rate default, in items read per
+// second: ten times reindex's, as the list is stored before the Scan and
+// the cases it should protect wait for it (a million items: about 35
+// minutes). The table is on demand (template.yaml), and 500 items of a
+// few hundred bytes a second are some 50 eventually consistent read units.
+const defaultMarkRate = 500
+
 // MarkDB is the part of the DynamoDB client marking the existing cases
 // uses.
 type MarkDB interface {
@@ -176,7 +185,14 @@ type MarkDB interface {
 var _ MarkDB = (*dynamodb.Client)(nil)
 
 // markAttributes are what marking reads of a case item.
-var markAttributes = []string{"pk", "case_id", "canonical_url", "status", "protected", "protected_by"}
+var markAttributes = []string{"pk", "case_id", "canonical_url", "status", "protected", "protected_by", "override_reason", "due_kind"}
+
+// markAttempts bounds the tries of one case's mark that a desk's action
+// on the same case holds up: DynamoDB refuses an UpdateItem on an item a
+// transaction is writing with TransactionConflictException, which the
+// SDK's retryer does not retry
+// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling).
+const markAttempts = 5
 
 // marker marks protected the cases already in Table that List protects:
 // the aggregate function marks a case only when it creates it, so a case
@@ -195,8 +211,12 @@ type marker struct {
 }
 
 // markedCase is a case marking protected (or, dry run, would).
+// StoppedClock: its takedown was requested, with no override, and its
+// takedown deadline was stopped, so no desk is reminded of a takedown the
+// notice says not to pursue (or, dry run, would be).
 type markedCase struct {
 	ID, Status, CanonicalURL, By string
+	StoppedClock                 bool
 }
 
 // markResult is what marking did.
@@ -208,8 +228,12 @@ type markResult struct {
 // Run scans the table and marks each matching case that is not protected
 // yet. The mark is one UpdateItem on the condition that the case exists
 // and is still unprotected, so a case marked meanwhile keeps its
-// protected_by and a deleted one is not written back; nothing else of the
-// case changes. Run stops at the first error and returns what it did.
+// protected_by and a deleted one is not written back. It sets protected
+// and protected_by, and for a case awaiting the answer to a takedown
+// request made without the EU coordinator's override it also stops that
+// takedown deadline (the escalate function would otherwise remind its
+// desks of the takedown, then escalate it), on the condition that the case
+// still awaits it. Run stops at the first error and returns what it did.
 func (m *marker) Run(ctx context.Context) (markResult, error) {
 	var res markResult
 	if m.List.Len() == 0 {
@@ -241,36 +265,75 @@ func (m *marker) Run(ctx context.Context) (markResult, error) {
 		if mc.Status == "" {
 			mc.Status = casestore.StatusOpen
 		}
+		stop := c.Status == casestore.StatusTakedownRequested && c.OverrideReason == "" && c.DueKind == deadline.KindTakedown
 		if m.DryRun {
+			mc.StoppedClock = stop
 			res.Marked = append(res.Marked, mc)
 			return nil
 		}
-		_, err := m.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(m.Table),
-			Key: map[string]types.AttributeValue{
-				"pk": &types.AttributeValueMemberS{Value: casestore.Key(c.ID)},
-				"sk": &types.AttributeValueMemberS{Value: casestore.SortKey},
-			},
-			UpdateExpression:         aws.String("SET #protected = :true, protected_by = :by"),
-			ConditionExpression:      aws.String("attribute_exists(pk) AND attribute_not_exists(#protected)"),
-			ExpressionAttributeNames: map[string]string{"#protected": "protected"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":true": &types.AttributeValueMemberBOOL{Value: true},
-				":by":   &types.AttributeValueMemberS{Value: mc.By},
-			},
-		})
-		var ccf *types.ConditionalCheckFailedException
-		switch {
-		case errors.As(err, &ccf):
-			// Marked by another apply, or deleted, since the Scan read it.
-			return nil
-		case err != nil:
-			return fmt.Errorf("mark case %s protected: %w", c.ID, err)
+		marked, err := m.mark(ctx, c.ID, mc.By, stop)
+		if err == nil && !marked && stop {
+			// The case moved on since the Scan: mark it without the clock.
+			marked, err = m.mark(ctx, c.ID, mc.By, false)
+			stop = false
 		}
+		if err != nil || !marked {
+			return err
+		}
+		mc.StoppedClock = stop
 		res.Marked = append(res.Marked, mc)
 		return nil
 	})
 	return res, err
+}
+
+// mark marks case id protected by by, and with stopClock stops its
+// takedown deadline, on the conditions Run says. false: the conditions no
+// longer hold (marked by another apply, deleted, or no longer awaiting the
+// takedown's answer with stopClock).
+func (m *marker) mark(ctx context.Context, id, by string, stopClock bool) (bool, error) {
+	in := &dynamodb.UpdateItemInput{
+		TableName: aws.String(m.Table),
+		Key: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: casestore.Key(id)},
+			"sk": &types.AttributeValueMemberS{Value: casestore.SortKey},
+		},
+		UpdateExpression:         aws.String("SET #protected = :true, protected_by = :by"),
+		ConditionExpression:      aws.String("attribute_exists(pk) AND attribute_not_exists(#protected)"),
+		ExpressionAttributeNames: map[string]string{"#protected": "protected"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":true": &types.AttributeValueMemberBOOL{Value: true},
+			":by":   &types.AttributeValueMemberS{Value: by},
+		},
+	}
+	if stopClock {
+		*in.UpdateExpression += " REMOVE " + strings.Join([]string{deadline.AttrDueAt, deadline.AttrDueShard, "#due_kind", deadline.AttrReminders}, ", ")
+		*in.ConditionExpression += " AND #status = :requested AND attribute_not_exists(override_reason) AND #due_kind = :takedown"
+		in.ExpressionAttributeNames["#status"] = "status"
+		in.ExpressionAttributeNames["#due_kind"] = deadline.AttrDueKind
+		in.ExpressionAttributeValues[":requested"] = &types.AttributeValueMemberS{Value: casestore.StatusTakedownRequested}
+		in.ExpressionAttributeValues[":takedown"] = &types.AttributeValueMemberS{Value: deadline.KindTakedown}
+	}
+	for attempt := 0; ; attempt++ {
+		_, err := m.DB.UpdateItem(ctx, in)
+		var (
+			ccf      *types.ConditionalCheckFailedException
+			conflict *types.TransactionConflictException
+		)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.As(err, &ccf):
+			return false, nil
+		case errors.As(err, &conflict) && attempt+1 < markAttempts:
+			// A desk's action on the case is being written: try again.
+			if err := ddbbatch.Sleep(ctx, ddbbatch.Backoff(attempt)); err != nil {
+				return false, err
+			}
+		default:
+			return false, fmt.Errorf("mark case %s protected: %w", id, err)
+		}
+	}
 }
 
 func (r markResult) print(w io.Writer, table string, dryRun bool) {
@@ -279,14 +342,24 @@ func (r markResult) print(w io.Writer, table string, dryRun bool) {
 		verb = "Would mark"
 	}
 	fmt.Fprintf(w, "Existing cases in %s: read %d items, %d cases. %s %d protected.\n", table, r.Scanned, r.Cases, verb, len(r.Marked))
-	requested := 0
+	requested, stopped := 0, 0
 	for _, c := range r.Marked {
 		fmt.Fprintf(w, "  %s  %-18s  %s  %s\n", c.ID, c.Status, c.CanonicalURL, c.By)
 		if c.Status == casestore.StatusTakedownRequested {
 			requested++
 		}
+		if c.StoppedClock {
+			stopped++
+		}
 	}
 	if requested > 0 {
-		fmt.Fprintf(w, "%d of them already have a takedown requested: tell the requesting desk to withdraw it.\n", requested)
+		fmt.Fprintf(w, "%d of them already have a takedown requested: the requesting desk should withdraw it and record the case as a false positive.\n", requested)
+	}
+	if stopped > 0 {
+		verb := "Stopped"
+		if dryRun {
+			verb = "Would stop"
+		}
+		fmt.Fprintf(w, "%s the takedown deadline of %d: no reminder or escalation will chase those takedowns.\n", verb, stopped)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -17,6 +18,7 @@ import (
 	"github.com/flagline/flagline/internal/local/motoserver"
 	"github.com/flagline/flagline/shared/canon"
 	"github.com/flagline/flagline/shared/casestore"
+	"github.com/flagline/flagline/shared/deadline"
 )
 
 // TestProtectApplyEndToEnd runs "flagline protect apply" and "show" as an
@@ -68,7 +70,12 @@ func TestProtectApplyMarksExistingCases(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := casestore.Case{ID: u.CaseID, CanonicalURL: u.Canonical, Platform: u.Platform, Status: status, Countries: []string{"IT"},
-			Reports: 1, Protected: protectedBy != "", ProtectedBy: protectedBy}
+			Reports: 1, Protected: protectedBy != "", ProtectedBy: protectedBy,
+			// The clock a case action leaves: an answer awaited.
+			DueAt: time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC), DueShard: deadline.Shard(u.CaseID), DueKind: deadline.KindAck, Reminders: 1}
+		if status == casestore.StatusTakedownRequested {
+			c.DueKind = deadline.KindTakedown
+		}
 		item, err := attributevalue.MarshalMap(c)
 		if err != nil {
 			t.Fatal(err)
@@ -115,7 +122,7 @@ func TestProtectApplyMarksExistingCases(t *testing.T) {
 	example := filepath.Join("..", "..", "humanitarian.example.yaml")
 
 	code, out, errs := cli("protect", "apply", "--dry-run", example)
-	if code != 0 || !strings.Contains(out, "read 6 items, 5 cases. Would mark 2 protected.") {
+	if code != 0 || !strings.Contains(out, "read 6 items, 5 cases. Would mark 2 protected.") || !strings.Contains(out, "Would stop the takedown deadline of 1") {
 		t.Fatalf("dry run: %d %q %q", code, out, errs)
 	}
 	for _, id := range []string{hotline, requested} {
@@ -126,7 +133,7 @@ func TestProtectApplyMarksExistingCases(t *testing.T) {
 
 	code, out, errs = cli("protect", "apply", "--rate", "1000", example)
 	if code != 0 || !strings.Contains(out, "Applied: version 1, 40 entries.") || !strings.Contains(out, "Marked 2 protected.") ||
-		!strings.Contains(out, "1 of them already have a takedown requested") {
+		!strings.Contains(out, "1 of them already have a takedown requested") || !strings.Contains(out, "Stopped the takedown deadline of 1:") {
 		t.Fatalf("apply: %d %q %q", code, out, errs)
 	}
 	for id, by := range map[string]string{hotline: "Alarm Phone (domain alarmphone.org)", requested: "UNHCR, the UN Refugee Agency (account facebook.com/unhcr)"} {
@@ -134,8 +141,13 @@ func TestProtectApplyMarksExistingCases(t *testing.T) {
 			t.Errorf("case %s: protected %v by %q (in output: %v), want by %q", id, c.Protected, c.ProtectedBy, strings.Contains(out, id), by)
 		}
 	}
-	if c := get(requested); c.Status != casestore.StatusTakedownRequested {
-		t.Errorf("marking changed the status to %s", c.Status)
+	// The takedown nobody should pursue is not chased by reminders; the
+	// acknowledgement awaited of the open case still is.
+	if c := get(requested); c.Status != casestore.StatusTakedownRequested || c.DueKind != "" || !c.DueAt.IsZero() || c.DueShard != "" || c.Reminders != 0 {
+		t.Errorf("requested case after marking: status %s, clock %q %v %q %d; want takedown_requested and no clock", c.Status, c.DueKind, c.DueAt, c.DueShard, c.Reminders)
+	}
+	if c := get(hotline); c.DueKind != deadline.KindAck || c.DueAt.IsZero() || c.DueShard == "" {
+		t.Errorf("open case after marking: clock %q %v %q; want the acknowledgement still awaited", c.DueKind, c.DueAt, c.DueShard)
 	}
 	for _, id := range []string{smuggler, lookalike} {
 		if c := get(id); c.Protected || strings.Contains(out, id) {
