@@ -39,8 +39,9 @@ func startMoto(t *testing.T) *motoserver.Server {
 	return moto
 }
 
-// createTable creates the table template.yaml describes, named name.
-func createTable(t *testing.T, db *dynamodb.Client, name string) {
+// createTable creates the table template.yaml describes, named name, and
+// returns its stream's ARN.
+func createTable(t *testing.T, db *dynamodb.Client, name string) string {
 	t.Helper()
 	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
 	if err != nil {
@@ -50,7 +51,9 @@ func createTable(t *testing.T, db *dynamodb.Client, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := spec.Create(context.Background(), db, name); err != nil {
+	streamARN, err := spec.Create(context.Background(), db, name)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return streamARN
 }

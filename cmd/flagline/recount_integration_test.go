@@ -23,7 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/flagline/flagline/internal/local/motoserver"
-	"github.com/flagline/flagline/internal/local/samtemplate"
 	"github.com/flagline/flagline/internal/local/streampoll"
 	"github.com/flagline/flagline/shared/aggregate"
 	"github.com/flagline/flagline/shared/casestore"
@@ -46,19 +45,8 @@ func TestRecountFailuresEndToEnd(t *testing.T) {
 	streams := dynamodbstreams.New(dynamodbstreams.Options{Region: motoserver.Region, BaseEndpoint: aws.String(moto.URL), Credentials: creds})
 	queue := sqs.New(sqs.Options{Region: motoserver.Region, BaseEndpoint: aws.String(moto.URL), Credentials: creds})
 
-	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := tpl.Table("Table")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const table = "flagline"
-	streamARN, err := spec.Create(ctx, db, table)
-	if err != nil {
-		t.Fatal(err)
-	}
+	streamARN := createTable(t, db, table)
 	q, err := queue.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("AggregateFailures")})
 	if err != nil {
 		t.Fatal(err)
@@ -173,18 +161,8 @@ func TestRecountCreatesAProtectedCaseEndToEnd(t *testing.T) {
 	moto := startMoto(t)
 	creds := credentials.NewStaticCredentialsProvider("testing", "testing", "")
 	db := dynamodb.New(dynamodb.Options{Region: motoserver.Region, BaseEndpoint: aws.String(moto.URL), Credentials: creds})
-	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := tpl.Table("Table")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const table = "flagline-protect-recount"
-	if _, err := spec.Create(ctx, db, table); err != nil {
-		t.Fatal(err)
-	}
+	createTable(t, db, table)
 	t.Setenv(tableEnv, table)
 	var out, errOut bytes.Buffer
 	if code := run(ctx, []string{"protect", "apply", "--file", filepath.Join("..", "..", "humanitarian.example.yaml")}, &out, &errOut); code != 0 {

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flagline/flagline/internal/local/motoserver"
-	"github.com/flagline/flagline/internal/local/samtemplate"
 	"github.com/flagline/flagline/shared/caseindex"
 	"github.com/flagline/flagline/shared/casestore"
 )
@@ -33,18 +31,8 @@ func TestReindexEndToEnd(t *testing.T) {
 	t.Setenv(tableEnv, "")
 	creds := credentials.NewStaticCredentialsProvider("testing", "testing", "")
 	db := dynamodb.New(dynamodb.Options{Region: motoserver.Region, BaseEndpoint: aws.String(moto.URL), Credentials: creds})
-	tpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := tpl.Table("Table")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const table = "flagline"
-	if _, err := spec.Create(ctx, db, table); err != nil {
-		t.Fatal(err)
-	}
+	createTable(t, db, table)
 
 	// Three case items as aggregation and case actions wrote them before
 	// the listing existed, beside items of other types.

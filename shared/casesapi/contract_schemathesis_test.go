@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,22 +33,6 @@ const contractSpec = "../../docs/openapi.yaml"
 // the document does not describe: every refusal the API answers, its field
 // codes included.
 func TestCasesContractSchemathesis(t *testing.T) {
-	venv := os.Getenv("FLAGLINE_VENV")
-	if venv == "" {
-		venv = filepath.Join("..", "..", ".venv")
-	}
-	st, err := filepath.Abs(filepath.Join(venv, "bin", "schemathesis"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(st); err != nil {
-		t.Fatalf("schemathesis is not installed (make venv): %v", err)
-	}
-	spec, err := filepath.Abs(contractSpec)
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	s := newStack(t)
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	var (
@@ -74,25 +59,9 @@ func TestCasesContractSchemathesis(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	cmd := exec.CommandContext(t.Context(), st, "run", spec,
-		"--url", srv.URL,
-		// The case API's JSON routes; the intake has its own contract test
-		// and the link pages are HTML.
-		"--include-path-regex", "^/v1/(cases|silences)",
-		"--header", "Authorization: Bearer "+s.tokens["eu-coord"],
-		"--mode", "all",
-		"--phases", "examples,coverage,fuzzing",
-		"--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
-		"--max-examples", "60",
-		"--seed", "9",
-		"--workers", "1",
-		"--no-color",
-	)
-	cmd.Dir = t.TempDir() // schemathesis keeps its example database in the working directory
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("schemathesis: %v\n%s\nthe handler logged:\n%s", err, out, s.logs)
-	}
+	// The case API's JSON routes; the intake has its own contract test and
+	// the link pages are HTML.
+	out := runSchemathesis(t, s, srv.URL, "^/v1/(cases|silences)", 60)
 
 	total := 0
 	for _, k := range slices.Sorted(maps.Keys(answered)) {
@@ -119,4 +88,48 @@ type statusRecorder struct {
 func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code
 	r.ResponseWriter.WriteHeader(code)
+}
+
+// runSchemathesis runs schemathesis (from the venv `make venv` installs)
+// on the operations of docs/openapi.yaml whose paths match pathRegex,
+// against the API at url, as the EU coordinator of stack s: every phase
+// but the stateful one, one worker, a fixed seed, and every check of a
+// status, header, media type and body against the document, and of no
+// 5xx. A failing run fails the test with its report and what the handler
+// logged; the output of a passing one is returned.
+func runSchemathesis(t *testing.T, s *stack, url, pathRegex string, maxExamples int) []byte {
+	t.Helper()
+	venv := os.Getenv("FLAGLINE_VENV")
+	if venv == "" {
+		venv = filepath.Join("..", "..", ".venv")
+	}
+	st, err := filepath.Abs(filepath.Join(venv, "bin", "schemathesis"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(st); err != nil {
+		t.Fatalf("schemathesis is not installed (make venv): %v", err)
+	}
+	spec, err := filepath.Abs(contractSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), st, "run", spec,
+		"--url", url,
+		"--include-path-regex", pathRegex,
+		"--header", "Authorization: Bearer "+s.tokens["eu-coord"],
+		"--mode", "all",
+		"--phases", "examples,coverage,fuzzing",
+		"--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
+		"--max-examples", strconv.Itoa(maxExamples),
+		"--seed", "9",
+		"--workers", "1",
+		"--no-color",
+	)
+	cmd.Dir = t.TempDir() // schemathesis keeps its example database in the working directory
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("schemathesis: %v\n%s\nthe handler logged:\n%s", err, out, s.logs)
+	}
+	return out
 }

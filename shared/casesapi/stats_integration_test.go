@@ -10,9 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -203,21 +200,6 @@ func TestStatsFigures(t *testing.T) {
 // header, media type and body is one docs/openapi.yaml describes, refusals
 // of bad periods included.
 func TestStatsContractSchemathesis(t *testing.T) {
-	venv := os.Getenv("FLAGLINE_VENV")
-	if venv == "" {
-		venv = filepath.Join("..", "..", ".venv")
-	}
-	st, err := filepath.Abs(filepath.Join(venv, "bin", "schemathesis"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(st); err != nil {
-		t.Fatalf("schemathesis is not installed (make venv): %v", err)
-	}
-	spec, err := filepath.Abs(contractSpec)
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := newStack(t)
 	seedStats(t, s)
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -230,23 +212,7 @@ func TestStatsContractSchemathesis(t *testing.T) {
 		answered[rec.status]++ // one worker: one request at a time
 	}))
 	defer srv.Close()
-	cmd := exec.CommandContext(t.Context(), st, "run", spec,
-		"--url", srv.URL,
-		"--include-path-regex", "^/v1/stats$",
-		"--header", "Authorization: Bearer "+s.tokens["eu-coord"],
-		"--mode", "all",
-		"--phases", "examples,coverage,fuzzing",
-		"--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
-		"--max-examples", "100",
-		"--seed", "9",
-		"--workers", "1",
-		"--no-color",
-	)
-	cmd.Dir = t.TempDir()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("schemathesis: %v\n%s\nthe handler logged:\n%s", err, out, s.logs)
-	}
+	out := runSchemathesis(t, s, srv.URL, "^/v1/stats$", 100)
 	t.Logf("answers by status: %v", answered)
 	if answered[200] == 0 || answered[400] == 0 {
 		t.Errorf("the run did not reach both a 200 and a 400: %v\n%s", answered, out)
