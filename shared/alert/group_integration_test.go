@@ -655,10 +655,17 @@ func TestSlotsSpaceMessagesFromThePublishEnd(t *testing.T) {
 	if err != nil || s1 == nil {
 		t.Fatal(s1, err)
 	}
-	if _, err := s1.Publish(ctx, slowSNS{700 * time.Millisecond}, &sns.PublishInput{}, time.Now); err != nil {
+	// end is the publish's end as the slot records it, not the return of
+	// Publish, which also waits for that record's write.
+	var end time.Time
+	stamp := func() time.Time { end = time.Now(); return end }
+	begin := time.Now()
+	if _, err := s1.Publish(ctx, slowSNS{700 * time.Millisecond}, &sns.PublishInput{}, stamp); err != nil {
 		t.Fatal(err)
 	}
-	end := time.Now()
+	if end.Sub(begin) < 700*time.Millisecond {
+		t.Fatalf("the slot recorded %s after the publish began, before its 700ms publish ended", end.Sub(begin))
+	}
 	s2, err := alert.WaitGate(ctx, e.db, e.table, "it-polpost", time.Now)
 	if err != nil || s2 == nil {
 		t.Fatal(s2, err)
